@@ -1,0 +1,31 @@
+#pragma once
+// The message vocabulary of Kiln's actors: every atom and message struct, with inspect() so CAF
+// can print (and later serialize) them. Nothing here carries a C++ exception: outcomes travel as
+// values.
+
+#include <caf/all.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace kiln::actors {
+
+using run_atom = caf::atom_constant<caf::atom("run")>;
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+using chunk_atom = caf::atom_constant<caf::atom("chunk")>;
+using step_done_atom = caf::atom_constant<caf::atom("stepdone")>;
+
+// How a step execution or a job execution ended.
+struct outcome {
+  std::int64_t execution_id = 0;
+  std::string status;  // BatchStatus name, e.g. "COMPLETED"
+  std::string exit_code;
+  std::string exit_description;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, outcome& x) {
+  return f(caf::meta::type_name("kiln_outcome"), x.execution_id, x.status, x.exit_code, x.exit_description);
+}
+
+}  // namespace kiln::actors

@@ -1,0 +1,22 @@
+#pragma once
+// The example jobs shipped in the `kiln` binary.
+
+#include <kiln/job.hpp>
+
+namespace kiln::examples {
+
+// csv-to-jsonl input=IN.csv output=OUT.jsonl [skip_limit=100] [commit_interval=1000]
+// CSV with header id,name,amount -> one JSON object per line, name trimmed, amount a number.
+// A row whose amount is not a number is skipped (and counted), up to skip_limit.
+job csv_to_jsonl();
+
+// generate-csv output=OUT.csv rows=N [bad_every=0]: deterministic sample input for csv-to-jsonl;
+// every bad_every-th row gets a non-numeric amount.
+job generate_csv();
+
+// count-lines file=F: a tasklet that counts the lines of a file and keeps the count in its context.
+job count_lines();
+
+void register_all(registry& jobs);
+
+}  // namespace kiln::examples

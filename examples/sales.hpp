@@ -1,0 +1,25 @@
+#pragma once
+// The csv-to-jsonl transform, shared by the example job and the benchmark's hand-written loop so
+// both do exactly the same parse, transform and serialization.
+
+#include <kiln/jobs/flat_file.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace kiln::examples {
+
+struct sale_row {
+  std::string id;
+  std::string name;
+  double amount = 0;
+};
+
+// id and name as they are, amount parsed (parse_error naming file, line and field if it is not a number).
+sale_row map_sale(const csv_record& r);
+// Whitespace trimmed from both ends.
+std::string trim(std::string_view s);
+// {"id":"..","name":"..","amount":12.5} without a newline.
+void write_sale_json(const sale_row& s, std::string& out);
+
+}  // namespace kiln::examples

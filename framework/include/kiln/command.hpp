@@ -1,0 +1,113 @@
+#pragma once
+// Commands: every durable state change of Kiln is one of these, applied by the deterministic
+// state machine (state_store::apply). A command carries everything apply needs, including times;
+// apply never reads a clock or a random source, so the same commands in the same order give the
+// same state on every node. Standalone applies them directly; a cluster replicates them through
+// Raft first. Commands travel encoded as JSON.
+
+#include <kiln/batch_status.hpp>
+#include <kiln/execution_context.hpp>
+#include <kiln/job_parameters.hpp>
+#include <kiln/records.hpp>
+
+#include <cstdint>
+#include <string>
+#include <variant>
+
+namespace kiln {
+
+// Create a job execution for the instance (job, identifying parameters), creating the instance if
+// it is new. Refused when the instance has a running execution (already_running), is COMPLETED or
+// ABANDONED (instance_complete), or has run before and restartable is false (not_restartable).
+struct create_execution_cmd {
+  std::string job;
+  job_parameters parameters;
+  bool restartable = true;
+  std::int64_t time = 0;
+};
+
+// STARTING -> STARTED.
+struct start_execution_cmd {
+  std::int64_t execution_id = 0;
+  std::int64_t time = 0;
+};
+
+// Start step `step` of the execution, or decide to skip it, by Spring Batch's rules over the
+// instance's history: COMPLETED (unless allow_start_if_complete) or ABANDONED -> skip; started
+// start_limit times already -> refused (start_limit_exceeded); otherwise a new step execution,
+// resuming the last one's context if that did not complete.
+struct start_step_cmd {
+  std::int64_t execution_id = 0;
+  std::string step;
+  bool allow_start_if_complete = false;
+  std::int64_t start_limit = 0;  // 0 = unlimited
+  std::int64_t time = 0;
+};
+
+// A chunk (or tasklet call) committed: absolute counts and the step context, atomically.
+struct commit_chunk_cmd {
+  std::int64_t step_execution_id = 0;
+  step_counts counts;
+  execution_context context;
+  std::int64_t time = 0;
+};
+
+// A step execution ends (COMPLETED, FAILED or STOPPED) with its final counts and context.
+struct end_step_cmd {
+  std::int64_t step_execution_id = 0;
+  batch_status status = batch_status::completed;
+  exit_status exit;
+  step_counts counts;
+  execution_context context;
+  std::int64_t time = 0;
+};
+
+// STARTED -> STOPPING (a stop was requested).
+struct request_stop_cmd {
+  std::int64_t execution_id = 0;
+  std::int64_t time = 0;
+};
+
+// A job execution ends (COMPLETED, FAILED or STOPPED).
+struct end_execution_cmd {
+  std::int64_t execution_id = 0;
+  batch_status status = batch_status::completed;
+  exit_status exit;
+  std::int64_t time = 0;
+};
+
+// Every execution and step execution still running belonged to a process that is gone (the
+// proposer proved it, e.g. by holding the data-dir lock): mark them FAILED with `reason`.
+struct recover_dead_cmd {
+  std::string reason;
+  std::int64_t time = 0;
+};
+
+// STOPPED or FAILED -> ABANDONED: the instance is never restarted.
+struct abandon_cmd {
+  std::int64_t execution_id = 0;
+  std::int64_t time = 0;
+};
+
+using command = std::variant<create_execution_cmd, start_execution_cmd, start_step_cmd,
+                             commit_chunk_cmd, end_step_cmd, request_stop_cmd, end_execution_cmd,
+                             recover_dead_cmd, abandon_cmd>;
+
+std::string encode(const command& c);
+expected<command> decode(std::string_view text);
+
+enum class step_action { start, skip };
+
+// What apply reports back to the proposer.
+struct apply_result {
+  std::int64_t instance_id = 0;
+  std::int64_t execution_id = 0;
+  std::int64_t step_execution_id = 0;
+  bool restart = false;             // create_execution: the instance ran before
+  step_action action = step_action::start;  // start_step
+  std::string skip_reason;          // start_step with action skip
+  execution_context context;        // start_step: the context to resume from
+  std::int64_t affected = 0;        // recover_dead: executions marked FAILED
+};
+
+}  // namespace kiln

@@ -1,0 +1,60 @@
+#pragma once
+// The item interfaces of a chunk step (Spring Batch's ItemReader/ItemProcessor/ItemWriter/ItemStream).
+//
+// Threading: a step calls its reader, processor and writer from one thread at a time, never
+// concurrently; they need no locking. An object is used by one step execution only.
+// Exceptions thrown from read/process/write are caught by the step and classified by its skip
+// policy; they never escape the step.
+
+#include <kiln/execution_context.hpp>
+
+#include <optional>
+#include <vector>
+
+namespace kiln {
+
+class step_context;
+
+// Resources with restart state. open() is called once before the first item (with the context of
+// the last commit on restart), update() before every commit to save the position into the
+// context, close() once at the end, also after a failure.
+class item_stream {
+ public:
+  virtual ~item_stream() = default;
+  virtual void open(step_context& /*ctx*/) {}
+  virtual void update(execution_context& /*ctx*/) {}
+  virtual void close() {}
+};
+
+// read(): the next item, or nullopt at the end of the input (and on every call after it).
+template <class T>
+class item_reader : public virtual item_stream {
+ public:
+  using item_type = T;
+  virtual std::optional<T> read() = 0;
+  // How much of the input has been read, 0..1, when the reader knows (for progress and ETA).
+  [[nodiscard]] virtual std::optional<double> fraction_done() const { return std::nullopt; }
+};
+
+// process(): the output item, or nullopt to filter the item out (counted as filtered, not written).
+template <class I, class O>
+class item_processor {
+ public:
+  virtual ~item_processor() = default;
+  virtual std::optional<O> process(I item) = 0;
+};
+
+// The items of one chunk, in input order.
+template <class T>
+using chunk = std::vector<T>;
+
+// write(): writes all items of a chunk; must accept an empty chunk. Durability is owed only after
+// update() returned: the position saved there must cover exactly the bytes written so far.
+template <class T>
+class item_writer : public virtual item_stream {
+ public:
+  using item_type = T;
+  virtual void write(const chunk<T>& items) = 0;
+};
+
+}  // namespace kiln

@@ -1,0 +1,78 @@
+#pragma once
+// A job: a name, its declared parameters, and a sequence of steps (Spring Batch's SimpleJob).
+// Build with job_builder; register in a registry to make it runnable from the CLI.
+
+#include <kiln/job_parameters.hpp>
+#include <kiln/step.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+class job {
+ public:
+  [[nodiscard]] const std::string& name() const { return name_; }
+  [[nodiscard]] const std::string& description() const { return description_; }
+  [[nodiscard]] const std::vector<param_spec>& parameter_specs() const { return params_; }
+  [[nodiscard]] bool restartable() const { return restartable_; }
+  [[nodiscard]] const std::vector<std::shared_ptr<const step>>& steps() const { return steps_; }
+  // Types, defaults and checks `args` (`[-]name[(type)]=value` each) against the declared specs.
+  [[nodiscard]] expected<job_parameters> parameters_from(const std::vector<std::string>& args) const;
+  [[nodiscard]] expected<job_parameters> validate(const std::vector<raw_parameter>& raw) const;
+
+ private:
+  friend class job_builder;
+  std::string name_;
+  std::string description_;
+  std::vector<param_spec> params_;
+  bool allow_unknown_ = false;
+  bool restartable_ = true;
+  std::vector<std::shared_ptr<const step>> steps_;
+};
+
+class job_builder {
+ public:
+  explicit job_builder(std::string name);
+  job_builder& describe(std::string text);
+  // Declares a parameter; see kiln::param.
+  job_builder& parameter(param_spec spec);
+  // Accept parameters that were not declared (as strings, identifying). Default: refused.
+  job_builder& allow_unknown_parameters(bool v = true);
+  // A non-restartable job refuses to run an instance a second time. Default: restartable.
+  job_builder& restartable(bool v);
+
+  // Appends a step (a tasklet_step, a chunk_step<I,O>, or any kiln::step).
+  template <class S>
+  job_builder& step(S s) {
+    return add_step(std::make_shared<const S>(std::move(s)));
+  }
+  // Same as step(); reads better after the first.
+  template <class S>
+  job_builder& next(S s) {
+    return step(std::move(s));
+  }
+  job_builder& add_step(std::shared_ptr<const kiln::step> s);
+
+  // Throws std::invalid_argument for a job without steps or with two steps of the same name.
+  [[nodiscard]] job build() const;
+
+ private:
+  job job_;
+};
+
+// The jobs an application can run, by name.
+class registry {
+ public:
+  // Throws std::invalid_argument if a job of that name is already registered.
+  registry& add(job j);
+  [[nodiscard]] const job* find(const std::string& name) const;
+  [[nodiscard]] const std::map<std::string, job>& jobs() const { return jobs_; }
+
+ private:
+  std::map<std::string, job> jobs_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,62 @@
+#pragma once
+// Drives one job execution through its steps, by Spring Batch's rules, proposing every state
+// change as a command. Plain class: the job runner actor owns one, and run_job() uses one on the
+// calling thread (tests, simple embedding).
+
+#include <kiln/command_log.hpp>
+#include <kiln/job.hpp>
+#include <kiln/progress.hpp>
+
+#include <atomic>
+#include <memory>
+
+namespace kiln {
+
+struct run_result {
+  std::int64_t execution_id = 0;
+  batch_status status = batch_status::failed;
+  exit_status exit;
+};
+
+class job_run {
+ public:
+  job_run(const job& j, job_parameters params, command_log& log,
+          std::shared_ptr<run_progress> progress = nullptr);
+
+  // Creates the execution (a new instance or a restart of one). Refusals (instance complete,
+  // already running, not restartable) come back as errors and change nothing.
+  expected<std::int64_t> create();
+  [[nodiscard]] std::int64_t execution_id() const { return execution_id_; }
+  // Marks the execution STARTED.
+  expected<void> start();
+  // Starts the next step to run, skipping those the restart rules skip. nullptr when the job is
+  // done (all steps ran, one did not complete, or a stop was requested).
+  std::unique_ptr<step_worker> next_step();
+  // The outcome of the step returned by the last next_step().
+  void step_finished(batch_status status, const exit_status& exit);
+  // Records the end of the execution.
+  run_result finish();
+
+  // Thread-safe. The running step stops at its next chunk boundary; no further step starts.
+  void request_stop();
+  [[nodiscard]] bool stop_requested() const { return stop_requested_; }
+
+ private:
+  void end_with(batch_status status, exit_status exit);
+  const job& job_;
+  job_parameters params_;
+  command_log& log_;
+  std::shared_ptr<run_progress> progress_;
+  std::int64_t execution_id_ = 0;
+  std::size_t next_index_ = 0;
+  std::atomic<bool> stop_requested_{false};
+  bool stop_recorded_ = false;
+  std::optional<std::pair<batch_status, exit_status>> outcome_;
+};
+
+// Runs a job to its end on the calling thread. `stop` (optional) is polled between chunks.
+expected<run_result> run_job(const job& j, const job_parameters& params, command_log& log,
+                             const std::atomic<bool>* stop = nullptr,
+                             std::shared_ptr<run_progress> progress = nullptr);
+
+}  // namespace kiln

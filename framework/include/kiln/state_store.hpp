@@ -1,0 +1,69 @@
+#pragma once
+// The state store: a RocksDB folder holding the model (instances, executions, step executions,
+// contexts) in column families, changed only by applying commands. apply() is the state machine:
+// deterministic, one atomic WriteBatch per command, the applied-command index stored in the same
+// batch. Queries read the committed state and may run on any thread.
+
+#include <kiln/command.hpp>
+#include <kiln/error.hpp>
+#include <kiln/records.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+enum class store_access {
+  read_write,  // takes the data-dir lock: this process owns every running execution in it
+  read_only,   // no lock; sees what owners have committed up to the moment of opening
+};
+
+struct execution_filter {
+  std::optional<std::string> job;  // Default: all jobs
+  std::size_t limit = 0;           // Default: 0 = all, newest first
+};
+
+class state_store {
+ public:
+  // Opens (and in read_write mode creates) the data directory. A read_write open fails with
+  // data_dir_locked while another process owns the directory.
+  static expected<std::unique_ptr<state_store>> open(const std::filesystem::path& dir,
+                                                     store_access access);
+  ~state_store();
+  state_store(const state_store&) = delete;
+  state_store& operator=(const state_store&) = delete;
+
+  // Applies one command. `sync` makes the write durable before returning; with sync=false the
+  // write is durable once a later synced write returns (the WAL is synced as a whole).
+  // Not thread-safe against other apply() calls: one applier at a time.
+  [[nodiscard]] expected<apply_result> apply(const command& cmd, bool sync = true);
+
+  // Number of commands applied so far (the Raft index, later).
+  [[nodiscard]] std::uint64_t applied_index() const;
+
+  [[nodiscard]] expected<job_execution_record> execution(std::int64_t id) const;
+  [[nodiscard]] std::vector<job_execution_record> executions(const execution_filter& f = {}) const;
+  // Executions marked STARTING, STARTED or STOPPING.
+  [[nodiscard]] std::vector<std::int64_t> running_execution_ids() const;
+  [[nodiscard]] std::vector<job_execution_record> instance_executions(std::int64_t instance_id) const;
+  [[nodiscard]] std::optional<job_instance_record> instance(std::int64_t id) const;
+  [[nodiscard]] std::vector<step_execution_record> step_executions(std::int64_t execution_id) const;
+  [[nodiscard]] expected<step_execution_record> step_execution(std::int64_t id) const;
+  [[nodiscard]] execution_context step_context(std::int64_t step_execution_id) const;
+  [[nodiscard]] const std::filesystem::path& dir() const;
+
+  // Every key/value of every column family, in order; for determinism tests.
+  [[nodiscard]] std::string dump() const;
+
+  struct impl;
+
+ private:
+  explicit state_store(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace kiln

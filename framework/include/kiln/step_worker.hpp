@@ -1,0 +1,80 @@
+#pragma once
+// The run-time side of a step: one object per step execution, created by a step definition.
+// Its owner (the step actor, or run_job on one thread) calls open(), then run_once() until it
+// returns something other than `continuing`, then finish(). run_once() does one unit of work --
+// one chunk or one tasklet call -- and hands its commit to the command log without waiting for
+// the disk; at most a few commits are in flight, and finish() waits for all of them.
+// request_stop() may be called from any thread; the step stops at the next chunk boundary.
+
+#include <kiln/batch_status.hpp>
+#include <kiln/command_log.hpp>
+#include <kiln/progress.hpp>
+#include <kiln/records.hpp>
+#include <kiln/step_context.hpp>
+
+#include <atomic>
+#include <deque>
+#include <future>
+#include <memory>
+
+namespace kiln {
+
+enum class step_outcome { continuing, completed, failed, stopped };
+
+// Pipelines the commits of one step execution: at most `max_in_flight` proposals outstanding.
+class step_committer {
+ public:
+  step_committer(command_log& log, std::int64_t step_execution_id, std::size_t max_in_flight = 4);
+  // Proposes a commit; fails if an earlier commit failed.
+  expected<void> commit(const step_counts& counts, const execution_context& context);
+  // Waits for every outstanding commit.
+  expected<void> drain();
+
+ private:
+  expected<void> settle(std::size_t keep);
+  command_log& log_;
+  std::int64_t step_execution_id_;
+  std::size_t max_in_flight_;
+  std::deque<std::future<expected<apply_result>>> in_flight_;
+};
+
+class step_worker {
+ public:
+  step_worker(step_context ctx, command_log& log, std::shared_ptr<run_progress> progress);
+  virtual ~step_worker() = default;
+  step_worker(const step_worker&) = delete;
+  step_worker& operator=(const step_worker&) = delete;
+
+  // Opens the step's streams. A failure makes the step FAILED (finish() records it).
+  bool open();
+  // One chunk or tasklet call, committed (asynchronously).
+  step_outcome run_once();
+  // Drains commits, closes streams, records the end of the step execution; returns its status.
+  std::pair<batch_status, exit_status> finish(step_outcome outcome);
+
+  void request_stop() { stop_requested_ = true; }
+  [[nodiscard]] const step_counts& counts() const { return counts_; }
+  [[nodiscard]] step_context& context() { return ctx_; }
+
+ protected:
+  virtual void do_open() = 0;       // may throw
+  virtual step_outcome do_run_once() = 0;  // may throw; calls commit()
+  virtual void do_close() = 0;      // must not throw
+  // Commits `counts` and the current context (after updating streams) asynchronously.
+  void commit(const step_counts& counts);
+  void fail(std::string why, errc code = errc::step_failed);
+  [[nodiscard]] run_progress* progress() { return progress_.get(); }
+
+ private:
+  step_context ctx_;
+  command_log& log_;
+  std::shared_ptr<run_progress> progress_;
+  step_committer committer_;
+  step_counts counts_;                  // as of the last commit
+  execution_context committed_context_;  // as of the last commit
+  std::atomic<bool> stop_requested_{false};
+  std::optional<error> failure_;
+  bool opened_ = false;
+};
+
+}  // namespace kiln

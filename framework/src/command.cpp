@@ -1,0 +1,135 @@
+#include "json_fields.hpp"
+
+#include <kiln/command.hpp>
+
+namespace kiln {
+
+namespace json = boost::json;
+
+namespace {
+
+template <class... Ts>
+struct overloaded : Ts... {
+  using Ts::operator()...;
+};
+
+json::object status_fields(batch_status s, const exit_status& e) {
+  return {{"status", to_string(s)}, {"exit_code", e.code}, {"exit_description", e.description}};
+}
+
+}  // namespace
+
+std::string encode(const command& c) {
+  json::object o = std::visit(
+      overloaded{
+          [](const create_execution_cmd& x) {
+            return json::object{{"type", "create_execution"},
+                                {"job", x.job},
+                                {"parameters", x.parameters.to_json()},
+                                {"restartable", x.restartable},
+                                {"time", x.time}};
+          },
+          [](const start_execution_cmd& x) {
+            return json::object{{"type", "start_execution"}, {"execution_id", x.execution_id}, {"time", x.time}};
+          },
+          [](const start_step_cmd& x) {
+            return json::object{{"type", "start_step"},
+                                {"execution_id", x.execution_id},
+                                {"step", x.step},
+                                {"allow_start_if_complete", x.allow_start_if_complete},
+                                {"start_limit", x.start_limit},
+                                {"time", x.time}};
+          },
+          [](const commit_chunk_cmd& x) {
+            return json::object{{"type", "commit_chunk"},
+                                {"step_execution_id", x.step_execution_id},
+                                {"counts", to_json(x.counts)},
+                                {"context", x.context},
+                                {"time", x.time}};
+          },
+          [](const end_step_cmd& x) {
+            json::object o = status_fields(x.status, x.exit);
+            o["type"] = "end_step";
+            o["step_execution_id"] = x.step_execution_id;
+            o["counts"] = to_json(x.counts);
+            o["context"] = x.context;
+            o["time"] = x.time;
+            return o;
+          },
+          [](const request_stop_cmd& x) {
+            return json::object{{"type", "request_stop"}, {"execution_id", x.execution_id}, {"time", x.time}};
+          },
+          [](const end_execution_cmd& x) {
+            json::object o = status_fields(x.status, x.exit);
+            o["type"] = "end_execution";
+            o["execution_id"] = x.execution_id;
+            o["time"] = x.time;
+            return o;
+          },
+          [](const recover_dead_cmd& x) {
+            return json::object{{"type", "recover_dead"}, {"reason", x.reason}, {"time", x.time}};
+          },
+          [](const abandon_cmd& x) {
+            return json::object{{"type", "abandon"}, {"execution_id", x.execution_id}, {"time", x.time}};
+          },
+      },
+      c);
+  return json::serialize(o);
+}
+
+expected<command> decode(std::string_view text) {
+  json::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec) return fail(errc::bad_command, "command is not valid JSON: " + ec.message());
+  detail::json_reader r(v, "command");
+  const std::string type = r.str("type");
+  const std::int64_t time = r.i64("time");
+  auto status = [&]() -> std::optional<batch_status> { return parse_batch_status(r.str("status")); };
+  auto exit = [&] { return exit_status{r.str("exit_code"), r.str("exit_description")}; };
+  auto counts = [&]() -> expected<step_counts> {
+    const auto* c = r.raw("counts");
+    if (!c) return step_counts{};
+    return step_counts_from_json(*c);
+  };
+  command out;
+  if (type == "create_execution") {
+    create_execution_cmd x{r.str("job"), {}, r.boolean("restartable", true), time};
+    if (const auto* p = r.raw("parameters")) {
+      auto params = job_parameters::from_json(*p);
+      if (!params) return std::unexpected(params.error());
+      x.parameters = std::move(*params);
+    }
+    out = std::move(x);
+  } else if (type == "start_execution") {
+    out = start_execution_cmd{r.i64("execution_id"), time};
+  } else if (type == "start_step") {
+    out = start_step_cmd{r.i64("execution_id"), r.str("step"), r.boolean("allow_start_if_complete"),
+                         r.i64("start_limit"), time};
+  } else if (type == "commit_chunk") {
+    auto c = counts();
+    if (!c) return std::unexpected(c.error());
+    out = commit_chunk_cmd{r.i64("step_execution_id"), *c, r.obj("context"), time};
+  } else if (type == "end_step") {
+    auto c = counts();
+    auto s = status();
+    if (!c) return std::unexpected(c.error());
+    if (!s) return fail(errc::bad_command, "end_step: bad status");
+    out = end_step_cmd{r.i64("step_execution_id"), *s, exit(), *c, r.obj("context"), time};
+  } else if (type == "request_stop") {
+    out = request_stop_cmd{r.i64("execution_id"), time};
+  } else if (type == "end_execution") {
+    auto s = status();
+    if (!s) return fail(errc::bad_command, "end_execution: bad status");
+    out = end_execution_cmd{r.i64("execution_id"), *s, exit(), time};
+  } else if (type == "recover_dead") {
+    out = recover_dead_cmd{r.str("reason"), time};
+  } else if (type == "abandon") {
+    out = abandon_cmd{r.i64("execution_id"), time};
+  } else {
+    return fail(errc::bad_command, "unknown command type '" + type + "'");
+  }
+  if (!r.ok()) return std::unexpected(r.failure());
+  return out;
+}
+
+}  // namespace kiln

@@ -1,0 +1,57 @@
+#include <kiln/step.hpp>
+
+#include <spdlog/spdlog.h>
+
+namespace kiln {
+
+bool skip_policy::skippable(const std::exception_ptr& e) const {
+  for (const auto& p : predicates_) {
+    if (p(e)) return true;
+  }
+  return false;
+}
+
+std::string describe_exception(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "unknown error";
+  }
+}
+
+void detail::log_skip(const std::string& step_name, const std::exception_ptr& e) {
+  spdlog::warn("step '{}': skipped an item: {}", step_name, describe_exception(e));
+}
+
+namespace {
+
+class tasklet_worker final : public step_worker {
+ public:
+  tasklet_worker(const tasklet& fn, step_context ctx, command_log& log, std::shared_ptr<run_progress> progress)
+      : step_worker(std::move(ctx), log, std::move(progress)), fn_(fn) {}
+
+ protected:
+  void do_open() override {}
+  step_outcome do_run_once() override {
+    const auto status = fn_(context());
+    step_counts c = counts();
+    ++c.commit;
+    commit(c);
+    return status == repeat_status::finished ? step_outcome::completed : step_outcome::continuing;
+  }
+  void do_close() override {}
+
+ private:
+  const tasklet& fn_;
+};
+
+}  // namespace
+
+std::unique_ptr<step_worker> tasklet_step::make_worker(step_context ctx, command_log& log,
+                                                       std::shared_ptr<run_progress> progress) const {
+  return std::make_unique<tasklet_worker>(fn_, std::move(ctx), log, std::move(progress));
+}
+
+}  // namespace kiln

@@ -1,0 +1,121 @@
+#include <kiln/exceptions.hpp>
+#include <kiln/step.hpp>
+#include <kiln/step_worker.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+namespace kiln {
+
+std::int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+step_committer::step_committer(command_log& log, std::int64_t step_execution_id, std::size_t max_in_flight)
+    : log_(log), step_execution_id_(step_execution_id), max_in_flight_(max_in_flight) {}
+
+expected<void> step_committer::settle(std::size_t keep) {
+  while (in_flight_.size() > keep) {
+    auto r = in_flight_.front().get();
+    in_flight_.pop_front();
+    if (!r) {
+      // A refused or failed commit makes every later one moot.
+      while (!in_flight_.empty()) {
+        (void)in_flight_.front().get();
+        in_flight_.pop_front();
+      }
+      return std::unexpected(r.error());
+    }
+  }
+  return {};
+}
+
+expected<void> step_committer::commit(const step_counts& counts, const execution_context& context) {
+  if (auto r = settle(max_in_flight_ - 1); !r) return r;
+  in_flight_.push_back(log_.propose_async(commit_chunk_cmd{step_execution_id_, counts, context, now_ms()}));
+  return {};
+}
+
+expected<void> step_committer::drain() { return settle(0); }
+
+step_worker::step_worker(step_context ctx, command_log& log, std::shared_ptr<run_progress> progress)
+    : ctx_(std::move(ctx)),
+      log_(log),
+      progress_(std::move(progress)),
+      committer_(log, ctx_.step_execution_id()),
+      committed_context_(ctx_.context()) {}
+
+bool step_worker::open() {
+  try {
+    do_open();
+    opened_ = true;
+    return true;
+  } catch (const std::exception& e) {
+    fail(e.what(), dynamic_cast<const io_error*>(&e) ? errc::io : errc::step_failed);
+  } catch (...) {
+    fail("unknown error while opening the step");
+  }
+  return false;
+}
+
+step_outcome step_worker::run_once() {
+  if (failure_) return step_outcome::failed;
+  if (stop_requested_) return step_outcome::stopped;
+  try {
+    return do_run_once();
+  } catch (const skip_limit_exceeded& e) {
+    fail(e.what(), errc::skip_limit_exceeded);
+  } catch (const std::exception& e) {
+    fail(e.what(), dynamic_cast<const io_error*>(&e) ? errc::io : errc::step_failed);
+  } catch (...) {
+    fail("unknown error");
+  }
+  return step_outcome::failed;
+}
+
+void step_worker::commit(const step_counts& counts) {
+  if (auto r = committer_.commit(counts, ctx_.context()); !r) {
+    throw std::runtime_error("checkpoint failed: " + r.error().message());
+  }
+  counts_ = counts;
+  committed_context_ = ctx_.context();
+  if (progress_) {
+    progress_->read = counts.read;
+    progress_->written = counts.write;
+    progress_->filtered = counts.filter;
+    progress_->skipped = counts.skip();
+    progress_->commits = counts.commit;
+  }
+}
+
+void step_worker::fail(std::string why, errc code) {
+  if (!failure_) {
+    spdlog::error("step '{}' of execution {} failed: {}", ctx_.step_name(), ctx_.job_execution_id(), why);
+    failure_ = error(code, std::move(why));
+  }
+}
+
+std::pair<batch_status, exit_status> step_worker::finish(step_outcome outcome) {
+  if (auto r = committer_.drain(); !r) fail("checkpoint failed: " + r.error().message(), r.error().code());
+  do_close();
+  batch_status status = batch_status::completed;
+  exit_status exit = exit_status::completed();
+  if (failure_ || outcome == step_outcome::failed) {
+    status = batch_status::failed;
+    exit = exit_status::failed(failure_ ? failure_->message() : "step failed");
+    ++counts_.rollback;
+  } else if (outcome == step_outcome::stopped) {
+    status = batch_status::stopped;
+    exit = exit_status::stopped("stopped on request after " + std::to_string(counts_.commit) + " commits");
+  }
+  auto r = log_.propose(end_step_cmd{ctx_.step_execution_id(), status, exit, counts_, committed_context_, now_ms()});
+  if (!r) {
+    spdlog::error("could not record the end of step '{}': {}", ctx_.step_name(), r.error().describe());
+    return {batch_status::failed, exit_status::failed(r.error().message())};
+  }
+  return {status, exit};
+}
+
+}  // namespace kiln

@@ -1,0 +1,328 @@
+// The state machine: applies one command to RocksDB as one atomic WriteBatch. Deterministic: it
+// reads only the committed state and the command (times and parameters come inside it); the ids it
+// allocates follow from the counters it keeps in the same batches.
+
+#include "store_impl.hpp"
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+namespace kiln {
+
+namespace json = boost::json;
+using impl = state_store::impl;
+
+namespace {
+
+template <class... Ts>
+struct overloaded : Ts... {
+  using Ts::operator()...;
+};
+
+// One command's writes, and the counter changes that become visible only if the batch commits.
+class transaction {
+ public:
+  explicit transaction(impl& s) : s_(s), instance_(s.last_instance), execution_(s.last_execution),
+                                   step_execution_(s.last_step_execution) {}
+
+  void put(impl::family f, std::string_view key, std::string_view value) {
+    batch_.Put(s_.cf[f].get(), rocksdb::Slice(key.data(), key.size()), rocksdb::Slice(value.data(), value.size()));
+  }
+  void erase(impl::family f, std::string_view key) {
+    batch_.Delete(s_.cf[f].get(), rocksdb::Slice(key.data(), key.size()));
+  }
+  void put(const job_execution_record& r) { put(impl::executions, key_of(r.id), json::serialize(to_json(r))); }
+  void put(const step_execution_record& r) { put(impl::step_executions, key_of(r.id), json::serialize(to_json(r))); }
+  void put_context(std::int64_t step_execution_id, const execution_context& c) {
+    put(impl::contexts, key_of(step_execution_id), json::serialize(c));
+  }
+  std::int64_t next_instance() { return ++instance_; }
+  std::int64_t next_execution() { return ++execution_; }
+  std::int64_t next_step_execution() { return ++step_execution_; }
+
+  expected<void> commit(bool sync) {
+    const auto applied = s_.applied + 1;
+    put(impl::meta, "applied_index", key_of(static_cast<std::int64_t>(applied)));
+    put(impl::meta, "last_instance_id", key_of(instance_));
+    put(impl::meta, "last_execution_id", key_of(execution_));
+    put(impl::meta, "last_step_execution_id", key_of(step_execution_));
+    rocksdb::WriteOptions wo;
+    wo.sync = sync;
+    auto st = s_.db->Write(wo, &batch_);
+    if (!st.ok()) return fail(errc::storage, "state store write failed: " + st.ToString());
+    s_.applied = applied;
+    s_.last_instance = instance_;
+    s_.last_execution = execution_;
+    s_.last_step_execution = step_execution_;
+    return {};
+  }
+
+ private:
+  impl& s_;
+  rocksdb::WriteBatch batch_;
+  std::int64_t instance_;
+  std::int64_t execution_;
+  std::int64_t step_execution_;
+};
+
+apply_result ids(std::int64_t execution_id, std::int64_t step_execution_id = 0, std::int64_t instance_id = 0) {
+  apply_result r;
+  r.execution_id = execution_id;
+  r.step_execution_id = step_execution_id;
+  r.instance_id = instance_id;
+  return r;
+}
+
+std::string instance_key(const std::string& job, const std::string& key) { return job + '\0' + key; }
+
+std::string pair_key(std::int64_t parent, std::int64_t child) { return key_of(parent) + key_of(child); }
+
+expected<apply_result> apply_create(impl& s, transaction& tx, const create_execution_cmd& c) {
+  if (c.job.empty()) return fail(errc::bad_command, "create_execution: empty job name");
+  apply_result r;
+  const std::string ikey = instance_key(c.job, c.parameters.identifying_key());
+  execution_context job_context;
+  if (auto existing = s.get(impl::instance_keys, ikey)) {
+    r.instance_id = id_of(*existing);
+    r.restart = true;
+    for (auto id : s.children(impl::instance_executions, r.instance_id)) {
+      auto e = s.execution(id);
+      if (!e) return std::unexpected(e.error());
+      if (is_running(e->status)) {
+        return fail(errc::already_running,
+                    fmt::format("job '{}' with these identifying parameters is already running as execution {}; "
+                                "wait for it or stop it first",
+                                c.job, e->id));
+      }
+      if (e->status == batch_status::completed || e->status == batch_status::abandoned) {
+        return fail(errc::instance_complete,
+                    fmt::format("job '{}' already ran to {} with these identifying parameters (execution {}); "
+                                "to run it again, change an identifying parameter",
+                                c.job, to_string(e->status), e->id));
+      }
+    }
+    if (!c.restartable) {
+      return fail(errc::not_restartable,
+                  fmt::format("job '{}' is not restartable and already ran with these identifying parameters; "
+                              "change an identifying parameter to run it again",
+                              c.job));
+    }
+  } else {
+    r.instance_id = tx.next_instance();
+    job_instance_record inst{r.instance_id, c.job, c.parameters.identifying_key()};
+    tx.put(impl::instances, key_of(r.instance_id), json::serialize(to_json(inst)));
+    tx.put(impl::instance_keys, ikey, key_of(r.instance_id));
+  }
+  job_execution_record e;
+  e.id = r.execution_id = tx.next_execution();
+  e.instance_id = r.instance_id;
+  e.job_name = c.job;
+  e.parameters = c.parameters;
+  e.status = batch_status::starting;
+  e.exit = {"UNKNOWN", {}};
+  e.create_time = e.last_updated = c.time;
+  tx.put(e);
+  tx.put(impl::instance_executions, pair_key(r.instance_id, e.id), "");
+  tx.put(impl::running, key_of(e.id), "");
+  return r;
+}
+
+expected<job_execution_record> running_execution(impl& s, std::int64_t id, const char* what) {
+  auto e = s.execution(id);
+  if (!e) return e;
+  if (!is_running(e->status)) {
+    return fail(errc::invalid_transition,
+                fmt::format("{}: execution {} is {}, not running", what, id, to_string(e->status)));
+  }
+  return e;
+}
+
+expected<apply_result> apply_start_execution(impl& s, transaction& tx, const start_execution_cmd& c) {
+  auto e = s.execution(c.execution_id);
+  if (!e) return std::unexpected(e.error());
+  if (e->status != batch_status::starting) {
+    return fail(errc::invalid_transition,
+                fmt::format("execution {} is {}, it can start only from STARTING", e->id, to_string(e->status)));
+  }
+  e->status = batch_status::started;
+  e->start_time = e->last_updated = c.time;
+  tx.put(*e);
+  return ids(e->id);
+}
+
+expected<apply_result> apply_start_step(impl& s, transaction& tx, const start_step_cmd& c) {
+  auto e = running_execution(s, c.execution_id, "start_step");
+  if (!e) return std::unexpected(e.error());
+  apply_result r;
+  r.execution_id = e->id;
+  // Spring Batch's SimpleStepHandler.shouldStart over the instance's history.
+  std::optional<step_execution_record> last;
+  std::int64_t starts = 0;
+  for (auto exec_id : s.children(impl::instance_executions, e->instance_id)) {
+    for (auto step_id : s.children(impl::execution_steps, exec_id)) {
+      auto st = s.step_execution(step_id);
+      if (!st || st->step_name != c.step) continue;
+      ++starts;
+      if (!last || st->id > last->id) last = *st;
+    }
+  }
+  if (last && ((last->status == batch_status::completed && !c.allow_start_if_complete) ||
+               last->status == batch_status::abandoned)) {
+    r.action = step_action::skip;
+    r.skip_reason = fmt::format("step '{}' already {} in execution {}", c.step, to_string(last->status),
+                                last->execution_id);
+    return r;
+  }
+  if (c.start_limit > 0 && starts >= c.start_limit) {
+    return fail(errc::start_limit_exceeded,
+                fmt::format("step '{}' has been started {} times, its start limit is {}", c.step, starts,
+                            c.start_limit));
+  }
+  if (last && last->status != batch_status::completed) r.context = s.context(last->id);
+  step_execution_record st;
+  st.id = r.step_execution_id = tx.next_step_execution();
+  st.execution_id = e->id;
+  st.step_name = c.step;
+  st.status = batch_status::started;
+  st.exit = exit_status::executing();
+  st.start_time = st.last_updated = c.time;
+  tx.put(st);
+  tx.put(impl::execution_steps, pair_key(e->id, st.id), "");
+  tx.put_context(st.id, r.context);
+  if (e->status == batch_status::starting) {
+    e->status = batch_status::started;
+    e->start_time = c.time;
+  }
+  e->last_updated = c.time;
+  tx.put(*e);
+  return r;
+}
+
+expected<step_execution_record> running_step(impl& s, std::int64_t id, const char* what) {
+  auto st = s.step_execution(id);
+  if (!st) return st;
+  if (st->status != batch_status::started && st->status != batch_status::stopping) {
+    return fail(errc::invalid_transition,
+                fmt::format("{}: step execution {} is {}, not running", what, id, to_string(st->status)));
+  }
+  auto e = running_execution(s, st->execution_id, what);
+  if (!e) return std::unexpected(e.error());
+  return st;
+}
+
+expected<apply_result> apply_commit(impl& s, transaction& tx, const commit_chunk_cmd& c) {
+  auto st = running_step(s, c.step_execution_id, "commit_chunk");
+  if (!st) return std::unexpected(st.error());
+  st->counts = c.counts;
+  st->last_updated = c.time;
+  tx.put(*st);
+  tx.put_context(st->id, c.context);
+  return ids(st->execution_id, st->id);
+}
+
+expected<apply_result> apply_end_step(impl& s, transaction& tx, const end_step_cmd& c) {
+  if (is_running(c.status) || c.status == batch_status::abandoned) {
+    return fail(errc::bad_command, "end_step: the status must be COMPLETED, FAILED or STOPPED");
+  }
+  auto st = running_step(s, c.step_execution_id, "end_step");
+  if (!st) return std::unexpected(st.error());
+  st->status = c.status;
+  st->exit = c.exit;
+  st->counts = c.counts;
+  st->end_time = st->last_updated = c.time;
+  tx.put(*st);
+  tx.put_context(st->id, c.context);
+  return ids(st->execution_id, st->id);
+}
+
+expected<apply_result> apply_request_stop(impl& s, transaction& tx, const request_stop_cmd& c) {
+  auto e = running_execution(s, c.execution_id, "stop");
+  if (!e) return std::unexpected(e.error());
+  e->status = batch_status::stopping;
+  e->last_updated = c.time;
+  tx.put(*e);
+  return ids(e->id);
+}
+
+void end_execution(transaction& tx, job_execution_record& e, batch_status status, exit_status exit,
+                   std::int64_t time) {
+  e.status = status;
+  e.exit = std::move(exit);
+  e.end_time = e.last_updated = time;
+  tx.put(e);
+  tx.erase(impl::running, key_of(e.id));
+}
+
+expected<apply_result> apply_end_execution(impl& s, transaction& tx, const end_execution_cmd& c) {
+  if (is_running(c.status) || c.status == batch_status::abandoned) {
+    return fail(errc::bad_command, "end_execution: the status must be COMPLETED, FAILED or STOPPED");
+  }
+  auto e = running_execution(s, c.execution_id, "end_execution");
+  if (!e) return std::unexpected(e.error());
+  end_execution(tx, *e, c.status, c.exit, c.time);
+  return ids(e->id);
+}
+
+expected<apply_result> apply_recover(impl& s, transaction& tx, const recover_dead_cmd& c) {
+  apply_result r;
+  std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(rocksdb::ReadOptions(), s.cf[impl::running].get()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto e = s.execution(id_of(it->key().ToStringView()));
+    if (!e) continue;
+    for (auto step_id : s.children(impl::execution_steps, e->id)) {
+      auto st = s.step_execution(step_id);
+      if (!st || !is_running(st->status)) continue;
+      st->status = batch_status::failed;
+      st->exit = exit_status::failed(c.reason);
+      st->end_time = st->last_updated = c.time;
+      tx.put(*st);
+    }
+    end_execution(tx, *e, batch_status::failed, exit_status::failed(c.reason), c.time);
+    ++r.affected;
+  }
+  return r;
+}
+
+expected<apply_result> apply_abandon(impl& s, transaction& tx, const abandon_cmd& c) {
+  auto e = s.execution(c.execution_id);
+  if (!e) return std::unexpected(e.error());
+  if (e->status != batch_status::stopped && e->status != batch_status::failed) {
+    return fail(errc::invalid_transition,
+                fmt::format("execution {} is {}; only a STOPPED or FAILED execution can be abandoned{}", e->id,
+                            to_string(e->status), is_running(e->status) ? " (stop it first)" : ""));
+  }
+  e->status = batch_status::abandoned;
+  e->last_updated = c.time;
+  tx.put(*e);
+  return ids(e->id, 0, e->instance_id);
+}
+
+}  // namespace
+
+expected<apply_result> state_store::apply(const command& cmd, bool sync) {
+  if (impl_->read_only) return fail(errc::storage, "the state store was opened read-only");
+  transaction tx(*impl_);
+  auto r = std::visit(overloaded{
+                          [&](const create_execution_cmd& c) { return apply_create(*impl_, tx, c); },
+                          [&](const start_execution_cmd& c) { return apply_start_execution(*impl_, tx, c); },
+                          [&](const start_step_cmd& c) { return apply_start_step(*impl_, tx, c); },
+                          [&](const commit_chunk_cmd& c) { return apply_commit(*impl_, tx, c); },
+                          [&](const end_step_cmd& c) { return apply_end_step(*impl_, tx, c); },
+                          [&](const request_stop_cmd& c) { return apply_request_stop(*impl_, tx, c); },
+                          [&](const end_execution_cmd& c) { return apply_end_execution(*impl_, tx, c); },
+                          [&](const recover_dead_cmd& c) { return apply_recover(*impl_, tx, c); },
+                          [&](const abandon_cmd& c) { return apply_abandon(*impl_, tx, c); },
+                      },
+                      cmd);
+  // A refused command still counts as applied (a replicated log applies every entry), but writes
+  // nothing else: only the index advances.
+  if (!r) {
+    transaction noop(*impl_);
+    if (auto c = noop.commit(sync); !c) return std::unexpected(c.error());
+    return r;
+  }
+  if (auto c = tx.commit(sync); !c) return std::unexpected(c.error());
+  return r;
+}
+
+}  // namespace kiln

@@ -1,0 +1,261 @@
+// The RocksDB adapter and the state machine's queries. The apply side is in state_machine_apply.cpp.
+// RocksDB headers appear only in this folder.
+
+#include "store_impl.hpp"
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <unistd.h>
+
+namespace kiln {
+
+namespace json = boost::json;
+
+std::string key_of(std::int64_t id) {
+  std::string k(8, '\0');
+  auto u = static_cast<std::uint64_t>(id);
+  for (int i = 7; i >= 0; --i) {
+    k[static_cast<std::size_t>(i)] = static_cast<char>(u & 0xff);
+    u >>= 8;
+  }
+  return k;
+}
+
+std::int64_t id_of(std::string_view k) {
+  std::uint64_t u = 0;
+  for (std::size_t i = 0; i < 8 && i < k.size(); ++i) u = (u << 8) | static_cast<unsigned char>(k[i]);
+  return static_cast<std::int64_t>(u);
+}
+
+const std::vector<std::string>& state_store::impl::family_names() {
+  static const std::vector<std::string> names{
+      rocksdb::kDefaultColumnFamilyName, "instances", "instance_keys", "executions",
+      "instance_executions", "step_executions", "execution_steps", "contexts", "running"};
+  return names;
+}
+
+namespace {
+
+std::string owner_description(const std::filesystem::path& dir) {
+  std::ifstream in(dir / "OWNER");
+  std::string line;
+  if (in && std::getline(in, line) && !line.empty()) return " (" + line + ")";
+  return {};
+}
+
+void write_owner(const std::filesystem::path& dir) {
+  std::ofstream out(dir / "OWNER", std::ios::trunc);
+  std::string cmd;
+  std::ifstream cmdline("/proc/self/cmdline");
+  std::string part;
+  while (std::getline(cmdline, part, '\0')) cmd += (cmd.empty() ? "" : " ") + part;
+  out << "pid " << ::getpid() << ": " << cmd << "\n";
+}
+
+}  // namespace
+
+expected<std::unique_ptr<state_store>> state_store::open(const std::filesystem::path& dir,
+                                                         store_access access) {
+  auto p = std::make_unique<impl>();
+  p->dir = dir;
+  p->read_only = access == store_access::read_only;
+  rocksdb::Options options;
+  options.create_if_missing = !p->read_only;
+  options.create_missing_column_families = !p->read_only;
+  options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  options.keep_log_file_num = 2;
+  options.max_log_file_size = 1 << 20;
+  std::error_code ec;
+  if (p->read_only) {
+    if (!std::filesystem::exists(dir / "CURRENT", ec)) {
+      return fail(errc::not_found,
+                  fmt::format("no Kiln data in '{}'; run a job first or point --data-dir at the right folder",
+                              dir.string()));
+    }
+  } else {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      return fail(errc::storage, fmt::format("cannot create data directory '{}': {}", dir.string(), ec.message()));
+    }
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& name : impl::family_names()) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions(options));
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s = p->read_only
+                          ? rocksdb::DB::OpenForReadOnly(options, dir.string(), descriptors, &handles, &db)
+                          : rocksdb::DB::Open(options, dir.string(), descriptors, &handles, &db);
+  if (!s.ok()) {
+    const std::string msg = s.ToString();
+    if (!p->read_only && msg.find("lock") != std::string::npos) {
+      return fail(errc::data_dir_locked,
+                  fmt::format("data directory '{}' is in use by another Kiln process{}; wait for it to "
+                              "finish, stop it, or use another --data-dir",
+                              dir.string(), owner_description(dir)));
+    }
+    return fail(errc::storage, fmt::format("cannot open data directory '{}': {}", dir.string(), msg));
+  }
+  p->db.reset(db);
+  for (auto* h : handles) p->cf.emplace_back(h);
+  if (auto loaded = p->load_meta(); !loaded) return std::unexpected(loaded.error());
+  if (!p->read_only) write_owner(dir);
+  return std::unique_ptr<state_store>(new state_store(std::move(p)));
+}
+
+state_store::state_store(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+state_store::~state_store() {
+  if (impl_ && impl_->db) {
+    if (!impl_->read_only) {
+      std::error_code ec;
+      std::filesystem::remove(impl_->dir / "OWNER", ec);
+    }
+    for (auto& h : impl_->cf) (void)impl_->db->DestroyColumnFamilyHandle(h.release());
+    impl_->cf.clear();
+    (void)impl_->db->Close();
+  }
+}
+
+expected<void> state_store::impl::load_meta() {
+  auto read_counter = [&](const char* name) -> std::int64_t {
+    std::string v;
+    if (db->Get(rocksdb::ReadOptions(), cf[meta].get(), name, &v).ok()) return id_of(v);
+    return 0;
+  };
+  applied = static_cast<std::uint64_t>(read_counter("applied_index"));
+  last_instance = read_counter("last_instance_id");
+  last_execution = read_counter("last_execution_id");
+  last_step_execution = read_counter("last_step_execution_id");
+  return {};
+}
+
+std::optional<std::string> state_store::impl::get(family f, std::string_view key) const {
+  std::string v;
+  auto s = db->Get(rocksdb::ReadOptions(), cf[f].get(), rocksdb::Slice(key.data(), key.size()), &v);
+  if (!s.ok()) return std::nullopt;
+  return v;
+}
+
+template <class T, class F>
+static expected<T> parse_record(const std::optional<std::string>& text, F from_json, std::string_view what,
+                                std::int64_t id) {
+  if (!text) return fail(errc::not_found, fmt::format("no {} with id {}", what, id));
+  json::error_code ec;
+  auto v = json::parse(*text, ec);
+  if (ec) return fail(errc::storage, fmt::format("{} {} is corrupt: {}", what, id, ec.message()));
+  return from_json(v);
+}
+
+expected<job_execution_record> state_store::impl::execution(std::int64_t id) const {
+  return parse_record<job_execution_record>(get(executions, key_of(id)), job_execution_from_json,
+                                            "job execution", id);
+}
+
+expected<step_execution_record> state_store::impl::step_execution(std::int64_t id) const {
+  return parse_record<step_execution_record>(get(step_executions, key_of(id)), step_execution_from_json,
+                                             "step execution", id);
+}
+
+std::vector<std::int64_t> state_store::impl::children(family f, std::int64_t parent) const {
+  std::vector<std::int64_t> out;
+  const std::string prefix = key_of(parent);
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf[f].get()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    out.push_back(id_of(it->key().ToStringView().substr(8)));
+  }
+  return out;
+}
+
+execution_context state_store::impl::context(std::int64_t step_execution_id) const {
+  auto text = get(contexts, key_of(step_execution_id));
+  if (!text) return {};
+  json::error_code ec;
+  auto v = json::parse(*text, ec);
+  if (ec || !v.is_object()) return {};
+  return v.as_object();
+}
+
+std::uint64_t state_store::applied_index() const { return impl_->applied; }
+const std::filesystem::path& state_store::dir() const { return impl_->dir; }
+
+expected<job_execution_record> state_store::execution(std::int64_t id) const { return impl_->execution(id); }
+
+std::vector<job_execution_record> state_store::executions(const execution_filter& f) const {
+  std::vector<job_execution_record> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[impl::executions].get()));
+  for (it->SeekToLast(); it->Valid(); it->Prev()) {
+    json::error_code ec;
+    auto v = json::parse(it->value().ToStringView(), ec);
+    if (ec) continue;
+    auto r = job_execution_from_json(v);
+    if (!r) continue;
+    if (f.job && r->job_name != *f.job) continue;
+    out.push_back(std::move(*r));
+    if (f.limit && out.size() >= f.limit) break;
+  }
+  return out;
+}
+
+std::vector<std::int64_t> state_store::running_execution_ids() const {
+  std::vector<std::int64_t> out;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[impl::running].get()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) out.push_back(id_of(it->key().ToStringView()));
+  return out;
+}
+
+std::vector<job_execution_record> state_store::instance_executions(std::int64_t instance_id) const {
+  std::vector<job_execution_record> out;
+  for (auto id : impl_->children(impl::instance_executions, instance_id)) {
+    if (auto r = impl_->execution(id)) out.push_back(std::move(*r));
+  }
+  return out;
+}
+
+std::optional<job_instance_record> state_store::instance(std::int64_t id) const {
+  auto text = impl_->get(impl::instances, key_of(id));
+  if (!text) return std::nullopt;
+  json::error_code ec;
+  auto v = json::parse(*text, ec);
+  if (ec) return std::nullopt;
+  auto r = job_instance_from_json(v);
+  if (!r) return std::nullopt;
+  return *r;
+}
+
+std::vector<step_execution_record> state_store::step_executions(std::int64_t execution_id) const {
+  std::vector<step_execution_record> out;
+  for (auto id : impl_->children(impl::execution_steps, execution_id)) {
+    if (auto r = impl_->step_execution(id)) out.push_back(std::move(*r));
+  }
+  return out;
+}
+
+expected<step_execution_record> state_store::step_execution(std::int64_t id) const {
+  return impl_->step_execution(id);
+}
+
+execution_context state_store::step_context(std::int64_t step_execution_id) const {
+  return impl_->context(step_execution_id);
+}
+
+std::string state_store::dump() const {
+  std::string out;
+  for (std::size_t f = 0; f < impl_->cf.size(); ++f) {
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[f].get()));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      out += impl::family_names()[f];
+      out += '|';
+      out += it->key().ToString(true);
+      out += '=';
+      out += it->value().ToString();
+      out += '\n';
+    }
+  }
+  return out;
+}
+
+}  // namespace kiln

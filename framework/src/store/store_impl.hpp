@@ -1,0 +1,57 @@
+#pragma once
+// Private: the state store's RocksDB handles and helpers, shared by the query and apply sides.
+
+#include <kiln/state_store.hpp>
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+// Ids are stored as 8-byte big-endian keys so that RocksDB's order is numeric order.
+std::string key_of(std::int64_t id);
+std::int64_t id_of(std::string_view key);
+
+struct state_store::impl {
+  enum family : std::size_t {
+    meta,                 // counters and the applied index
+    instances,            // instance id -> job_instance_record
+    instance_keys,        // job name '\0' identifying key -> instance id
+    executions,           // execution id -> job_execution_record
+    instance_executions,  // instance id + execution id -> ""
+    step_executions,      // step execution id -> step_execution_record
+    execution_steps,      // execution id + step execution id -> ""
+    contexts,             // step execution id -> execution context (JSON)
+    running,              // execution id -> "" while STARTING, STARTED or STOPPING
+  };
+  static const std::vector<std::string>& family_names();
+
+  struct handle_deleter {
+    void operator()(rocksdb::ColumnFamilyHandle*) const {}  // destroyed through the DB
+  };
+
+  std::filesystem::path dir;
+  bool read_only = false;
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<std::unique_ptr<rocksdb::ColumnFamilyHandle, handle_deleter>> cf;
+
+  // Mirrors of the counters in `meta`; changed only by apply().
+  std::uint64_t applied = 0;
+  std::int64_t last_instance = 0;
+  std::int64_t last_execution = 0;
+  std::int64_t last_step_execution = 0;
+
+  expected<void> load_meta();
+  [[nodiscard]] std::optional<std::string> get(family f, std::string_view key) const;
+  [[nodiscard]] expected<job_execution_record> execution(std::int64_t id) const;
+  [[nodiscard]] expected<step_execution_record> step_execution(std::int64_t id) const;
+  [[nodiscard]] std::vector<std::int64_t> children(family f, std::int64_t parent) const;
+  [[nodiscard]] execution_context context(std::int64_t step_execution_id) const;
+};
+
+}  // namespace kiln

@@ -1,0 +1,300 @@
+#include <kiln/exceptions.hpp>
+#include <kiln/jobs/flat_file.hpp>
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cstring>
+#include <stdexcept>
+#include <system_error>
+
+namespace kiln {
+
+namespace {
+
+constexpr std::string_view whitespace = " \t\r\n\f\v";
+
+std::string_view trim(std::string_view s) {
+  const auto first = s.find_first_not_of(whitespace);
+  if (first == std::string_view::npos) return {};
+  const auto last = s.find_last_not_of(whitespace);
+  return s.substr(first, last - first + 1);
+}
+
+// The text std::from_chars should see: trimmed, without a leading '+' before a digit or '.'.
+std::string_view number_text(std::string_view raw) {
+  auto s = trim(raw);
+  if (s.size() > 1 && s[0] == '+' && s[1] != '-' && s[1] != '+') s.remove_prefix(1);
+  return s;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// csv_record
+
+std::size_t csv_record::index_of(std::string_view column) const {
+  const auto& cols = *columns_;
+  for (std::size_t i = 0; i < cols.size(); ++i) {
+    if (cols[i] == column) return i;
+  }
+  std::string problem = "no such column; columns are: ";
+  for (std::size_t i = 0; i < cols.size(); ++i) {
+    if (i > 0) problem += ", ";
+    problem += cols[i];
+  }
+  throw parse_error(*file_, line_, std::string(column), problem);
+}
+
+std::string_view csv_record::get(std::string_view column) const { return field(column); }
+
+std::int64_t csv_record::get_int64(std::string_view column) const {
+  const auto raw = field(column);
+  const auto s = number_text(raw);
+  std::int64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec == std::errc::result_out_of_range) {
+    throw parse_error(*file_, line_, std::string(column),
+                      "whole number out of range: '" + std::string(raw) + "'");
+  }
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
+    throw parse_error(*file_, line_, std::string(column), "not a whole number: '" + std::string(raw) + "'");
+  }
+  return v;
+}
+
+double csv_record::get_double(std::string_view column) const {
+  const auto raw = field(column);
+  const auto s = number_text(raw);
+  double v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec == std::errc::result_out_of_range) {
+    throw parse_error(*file_, line_, std::string(column), "number out of range: '" + std::string(raw) + "'");
+  }
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
+    throw parse_error(*file_, line_, std::string(column), "not a number: '" + std::string(raw) + "'");
+  }
+  return v;
+}
+
+std::string csv_record::get_trimmed(std::string_view column) const { return std::string(trim(field(column))); }
+
+// ---------------------------------------------------------------------------------------------
+// csv_input
+
+namespace detail {
+
+csv_input::csv_input(std::string path_pattern, csv_options options, std::string name)
+    : pattern_(std::move(path_pattern)), options_(std::move(options)), keys_(name) {
+  const char d = options_.delimiter;
+  const char q = options_.quote;
+  if (d == q || d == '\n' || d == '\r' || q == '\n' || q == '\r') {
+    throw std::invalid_argument("flat_file_reader '" + name +
+                                "': the delimiter and the quote must differ from each other and from line breaks");
+  }
+  if (!options_.header && options_.columns.empty()) {
+    throw std::invalid_argument("flat_file_reader '" + name + "': csv_options::columns is required when header is false");
+  }
+}
+
+void csv_input::open(step_context& ctx) {
+  path_ = ctx.resolve(pattern_);
+  record_.file_ = &path_;
+  record_.columns_ = &columns_;
+  columns_ = options_.columns;
+  open_at_saved_position(*lines_, path_, keys_, ctx.context(), [this] {
+    if (!options_.header || !parse_record()) return;
+    if (!options_.columns.empty()) return;
+    columns_.clear();
+    for (auto f : record_.fields_) columns_.emplace_back(trim(f));
+  });
+}
+
+void csv_input::update(execution_context& ctx) const {
+  if (lines_->is_open()) keys_.save(ctx, *lines_);
+}
+
+const csv_record* csv_input::next() {
+  record_.file_ = &path_;
+  record_.columns_ = &columns_;
+  if (!parse_record()) return nullptr;
+  if (options_.strict_field_count && record_.fields_.size() != columns_.size()) {
+    throw parse_error(path_, record_.line_, "",
+                      "expected " + std::to_string(columns_.size()) + " fields, found " +
+                          std::to_string(record_.fields_.size()));
+  }
+  return &record_;
+}
+
+bool csv_input::parse_record() {
+  auto& fields = record_.fields_;
+  fields.clear();
+  std::optional<std::string_view> line;
+  do {
+    line = lines_->next_line();
+    if (!line) return false;
+  } while (line->empty());
+  record_.line_ = lines_->line() - 1;
+
+  const char* p = line->data();
+  const char* const end = p + line->size();
+  if (!std::memchr(p, options_.quote, line->size())) {
+    const char d = options_.delimiter;
+    for (;;) {
+      const auto* next = static_cast<const char*>(std::memchr(p, d, static_cast<std::size_t>(end - p)));
+      if (!next) {
+        fields.emplace_back(p, static_cast<std::size_t>(end - p));
+        return true;
+      }
+      fields.emplace_back(p, static_cast<std::size_t>(next - p));
+      p = next + 1;
+    }
+  }
+  parse_quoted_record(*line);
+  return true;
+}
+
+void csv_input::parse_quoted_record(std::string_view line) {
+  const char d = options_.delimiter;
+  const char q = options_.quote;
+  spans_.clear();
+  scratch_.clear();
+  std::size_t pos = 0;
+  for (;;) {
+    if (pos < line.size() && line[pos] == q) {
+      // A quoted field; its text stays a view into the line unless it holds a doubled quote or a
+      // line break, which move it to scratch_.
+      std::size_t begin = ++pos;
+      bool in_scratch = false;
+      for (;;) {
+        const auto close = line.find(q, pos);
+        if (close == std::string_view::npos) {
+          // The field goes on in the next physical line, which may reuse this line's buffer.
+          if (!in_scratch) {
+            spill_fields(line, false, begin);
+            const std::size_t at = scratch_.size();
+            scratch_.append(line.substr(begin));
+            begin = at;
+            in_scratch = true;
+          } else {
+            scratch_.append(line.substr(pos));
+            spill_fields(line, true, begin);
+          }
+          scratch_.append(lines_->last_terminator());
+          auto more = lines_->next_line();
+          if (!more) {
+            throw parse_error(path_, record_.line_, field_name(spans_.size()),
+                              "quoted field is not closed before the end of the file");
+          }
+          line = *more;
+          pos = 0;
+          continue;
+        }
+        if (close + 1 < line.size() && line[close + 1] == q) {
+          if (!in_scratch) {
+            const std::size_t at = scratch_.size();
+            scratch_.append(line.substr(begin, close + 1 - begin));
+            begin = at;
+            in_scratch = true;
+          } else {
+            scratch_.append(line.substr(pos, close + 1 - pos));
+          }
+          pos = close + 2;
+          continue;
+        }
+        if (in_scratch) {
+          scratch_.append(line.substr(pos, close - pos));
+          spans_.push_back({begin, scratch_.size() - begin, true});
+        } else {
+          spans_.push_back({begin, close - begin, false});
+        }
+        pos = close + 1;
+        break;
+      }
+      if (pos < line.size() && line[pos] != d) {
+        throw parse_error(path_, record_.line_, field_name(spans_.size() - 1),
+                          std::string("unexpected text after the closing quote: '") + line[pos] + "'");
+      }
+    } else {
+      const auto next = line.find(d, pos);
+      const auto stop = next == std::string_view::npos ? line.size() : next;
+      spans_.push_back({pos, stop - pos, false});
+      pos = stop;
+    }
+    if (pos >= line.size()) break;
+    ++pos;  // the delimiter
+    if (pos == line.size()) {
+      spans_.push_back({pos, 0, false});
+      break;
+    }
+  }
+  auto& fields = record_.fields_;
+  for (const auto& s : spans_) {
+    fields.emplace_back((s.in_scratch ? scratch_.data() : line.data()) + s.begin, s.length);
+  }
+}
+
+void csv_input::spill_fields(std::string_view line, bool current_in_scratch, std::size_t& current_begin) {
+  // Earlier fields of the record precede the current field, which may already be in scratch_.
+  std::size_t at = current_in_scratch ? current_begin : scratch_.size();
+  for (auto& s : spans_) {
+    if (s.in_scratch) continue;
+    scratch_.insert(at, line.data() + s.begin, s.length);
+    s = {at, s.length, true};
+    at += s.length;
+  }
+  if (current_in_scratch) current_begin = at;
+}
+
+std::string csv_input::field_name(std::size_t index) const {
+  return index < columns_.size() ? columns_[index] : "#" + std::to_string(index + 1);
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------
+// csv_line
+
+void csv_line::separate() {
+  if (!first_) *out_ += delimiter_;
+  first_ = false;
+}
+
+void csv_line::add(std::string_view s) {
+  separate();
+  const char specials[] = {delimiter_, quote_, '\r', '\n'};
+  if (s.find_first_of(std::string_view(specials, sizeof specials)) == std::string_view::npos) {
+    *out_ += s;
+    return;
+  }
+  *out_ += quote_;
+  for (;;) {
+    const auto q = s.find(quote_);
+    if (q == std::string_view::npos) break;
+    out_->append(s.substr(0, q + 1));
+    *out_ += quote_;
+    s.remove_prefix(q + 1);
+  }
+  *out_ += s;
+  *out_ += quote_;
+}
+
+void csv_line::add(std::int64_t v) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  add(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
+}
+
+void csv_line::add_unsigned(std::uint64_t v) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  add(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
+}
+
+void csv_line::add(double v) {
+  char buf[64];
+  const auto r = fmt::format_to_n(buf, sizeof buf, "{}", v);
+  add(std::string_view(buf, r.size));
+}
+
+}  // namespace kiln

@@ -1,0 +1,236 @@
+#include "support/temp_dir.hpp"
+
+#include <kiln/command_log.hpp>
+#include <kiln/state_store.hpp>
+
+#include <catch2/catch.hpp>
+
+using namespace kiln;
+using kiln::test::temp_dir;
+
+namespace {
+
+job_parameters params_for(const std::string& input) {
+  job_parameters p;
+  p.set("input", {input, true});
+  p.set("note", {std::string("not part of the key"), false});
+  return p;
+}
+
+std::unique_ptr<state_store> open_store(const temp_dir& dir) {
+  auto s = state_store::open(dir.path() / "data", store_access::read_write);
+  REQUIRE(s);
+  return std::move(*s);
+}
+
+// A run of commands covering every kind, with fixed times.
+std::vector<command> scenario() {
+  step_counts c1{10, 9, 1, 0, 0, 0, 1, 0};
+  step_counts c2{20, 18, 1, 1, 0, 0, 2, 0};
+  return {create_execution_cmd{"job", params_for("a"), true, 1000},
+          start_execution_cmd{1, 1001},
+          start_step_cmd{1, "load", false, 0, 1002},
+          commit_chunk_cmd{1, c1, {{"pos", 10}}, 1003},
+          commit_chunk_cmd{1, c2, {{"pos", 20}}, 1004},
+          request_stop_cmd{1, 1005},
+          end_step_cmd{1, batch_status::stopped, exit_status::stopped(), c2, {{"pos", 20}}, 1006},
+          end_execution_cmd{1, batch_status::stopped, exit_status::stopped(), 1007},
+          create_execution_cmd{"job", params_for("a"), true, 2000},
+          start_execution_cmd{2, 2001},
+          start_step_cmd{2, "load", false, 0, 2002},
+          recover_dead_cmd{"process died", 3000},
+          abandon_cmd{2, 3001}};
+}
+
+}  // namespace
+
+TEST_CASE("state machine: the same commands give byte-identical state", "[framework][state]") {
+  temp_dir a, b;
+  auto sa = open_store(a);
+  auto sb = open_store(b);
+  for (const auto& c : scenario()) {
+    auto ra = sa->apply(c);
+    auto rb = sb->apply(decode(encode(c)).value(), false);
+    REQUIRE(ra.has_value() == rb.has_value());
+  }
+  CHECK(sa->dump() == sb->dump());
+  CHECK(sa->applied_index() == scenario().size());
+}
+
+TEST_CASE("state machine: executions, steps, contexts and restart carry-over", "[framework][state]") {
+  temp_dir dir;
+  auto s = open_store(dir);
+  auto cmds = scenario();
+  for (std::size_t i = 0; i < 8; ++i) REQUIRE(s->apply(cmds[i]));
+
+  auto e1 = s->execution(1);
+  REQUIRE(e1);
+  CHECK(e1->status == batch_status::stopped);
+  CHECK(e1->start_time == 1001);
+  CHECK(e1->end_time == 1007);
+  auto steps = s->step_executions(1);
+  REQUIRE(steps.size() == 1);
+  CHECK(steps[0].counts.write == 18);
+  CHECK(steps[0].counts.read_skip == 1);
+  CHECK(s->step_context(steps[0].id).at("pos").as_int64() == 20);
+  CHECK(s->running_execution_ids().empty());
+
+  // Same identifying parameters (the non-identifying one differs): a restart of instance 1.
+  auto p = params_for("a");
+  p.set("note", {std::string("other"), false});
+  auto restart = s->apply(create_execution_cmd{"job", p, true, 2000});
+  REQUIRE(restart);
+  CHECK(restart->restart);
+  CHECK(restart->instance_id == 1);
+  CHECK(restart->execution_id == 2);
+  REQUIRE(s->apply(start_execution_cmd{2, 2001}));
+  auto st = s->apply(start_step_cmd{2, "load", false, 0, 2002});
+  REQUIRE(st);
+  CHECK(st->action == step_action::start);
+  CHECK(st->context.at("pos").as_int64() == 20);  // resumes where the stopped step committed
+
+  // A second execution of a running instance is refused and changes nothing.
+  const auto before = s->dump();
+  auto twice = s->apply(create_execution_cmd{"job", params_for("a"), true, 2100});
+  REQUIRE_FALSE(twice);
+  CHECK(twice.error().code() == errc::already_running);
+  auto after = s->dump();
+  // Only the applied index moved.
+  CHECK(before.size() == after.size());
+  CHECK(s->executions().size() == 2);
+}
+
+TEST_CASE("state machine: Spring Batch's refusals", "[framework][state]") {
+  temp_dir dir;
+  auto s = open_store(dir);
+  REQUIRE(s->apply(create_execution_cmd{"job", params_for("a"), true, 1}));
+  SECTION("a COMPLETED instance is refused with a message naming the fix") {
+    REQUIRE(s->apply(start_execution_cmd{1, 2}));
+    REQUIRE(s->apply(end_execution_cmd{1, batch_status::completed, exit_status::completed(), 3}));
+    auto again = s->apply(create_execution_cmd{"job", params_for("a"), true, 4});
+    REQUIRE_FALSE(again);
+    CHECK(again.error().code() == errc::instance_complete);
+    CHECK_THAT(again.error().message(), Catch::Contains("change an identifying parameter"));
+    CHECK(s->apply(create_execution_cmd{"job", params_for("b"), true, 5}));
+    CHECK(s->apply(create_execution_cmd{"other-job", params_for("a"), true, 6}));
+  }
+  SECTION("an ABANDONED instance is never restarted") {
+    REQUIRE(s->apply(end_execution_cmd{1, batch_status::failed, exit_status::failed("x"), 3}));
+    REQUIRE(s->apply(abandon_cmd{1, 4}));
+    auto again = s->apply(create_execution_cmd{"job", params_for("a"), true, 5});
+    REQUIRE_FALSE(again);
+    CHECK(again.error().code() == errc::instance_complete);
+  }
+  SECTION("a non-restartable job runs an instance once") {
+    REQUIRE(s->apply(end_execution_cmd{1, batch_status::failed, exit_status::failed("x"), 3}));
+    auto again = s->apply(create_execution_cmd{"job", params_for("a"), false, 4});
+    REQUIRE_FALSE(again);
+    CHECK(again.error().code() == errc::not_restartable);
+  }
+  SECTION("running executions cannot be abandoned; ended ones cannot end again") {
+    auto a = s->apply(abandon_cmd{1, 2});
+    REQUIRE_FALSE(a);
+    CHECK(a.error().code() == errc::invalid_transition);
+    REQUIRE(s->apply(end_execution_cmd{1, batch_status::completed, exit_status::completed(), 3}));
+    CHECK_FALSE(s->apply(end_execution_cmd{1, batch_status::failed, exit_status::failed(), 4}));
+    CHECK_FALSE(s->apply(start_step_cmd{1, "x", false, 0, 5}));
+    CHECK_FALSE(s->apply(abandon_cmd{1, 6}));
+  }
+  SECTION("unknown ids are not_found") {
+    auto r = s->apply(start_execution_cmd{99, 2});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code() == errc::not_found);
+  }
+}
+
+TEST_CASE("state machine: step start rules (skip, start limit, allow_start_if_complete)", "[framework][state]") {
+  temp_dir dir;
+  auto s = open_store(dir);
+  auto run_step = [&](std::int64_t exec, const char* step, batch_status end, bool allow = false, std::int64_t limit = 0) {
+    auto r = s->apply(start_step_cmd{exec, step, allow, limit, 10});
+    if (r && r->action == step_action::start) {
+      REQUIRE(s->apply(end_step_cmd{r->step_execution_id, end, {}, {}, {{"done", true}}, 11}));
+    }
+    return r;
+  };
+  REQUIRE(s->apply(create_execution_cmd{"job", params_for("a"), true, 1}));
+  REQUIRE(run_step(1, "a", batch_status::completed));
+  REQUIRE(run_step(1, "b", batch_status::failed));
+  REQUIRE(s->apply(end_execution_cmd{1, batch_status::failed, exit_status::failed(), 12}));
+
+  REQUIRE(s->apply(create_execution_cmd{"job", params_for("a"), true, 20}));
+  auto a = run_step(2, "a", batch_status::completed);
+  REQUIRE(a);
+  CHECK(a->action == step_action::skip);
+  auto a_again = run_step(2, "a", batch_status::completed, true);
+  REQUIRE(a_again);
+  CHECK(a_again->action == step_action::start);
+  CHECK(a_again->context.empty());  // a COMPLETED step starts over with a fresh context
+  auto b = run_step(2, "b", batch_status::failed, false, 2);
+  REQUIRE(b);
+  CHECK(b->action == step_action::start);
+  CHECK(b->context.at("done").as_bool());
+  REQUIRE(s->apply(end_execution_cmd{2, batch_status::failed, exit_status::failed(), 21}));
+
+  REQUIRE(s->apply(create_execution_cmd{"job", params_for("a"), true, 30}));
+  auto limited = run_step(3, "b", batch_status::failed, false, 2);
+  REQUIRE_FALSE(limited);
+  CHECK(limited.error().code() == errc::start_limit_exceeded);
+}
+
+TEST_CASE("state machine: recover_dead fails everything left running", "[framework][state]") {
+  temp_dir dir;
+  {
+    auto s = open_store(dir);
+    REQUIRE(s->apply(create_execution_cmd{"job", params_for("a"), true, 1}));
+    REQUIRE(s->apply(start_execution_cmd{1, 2}));
+    REQUIRE(s->apply(start_step_cmd{1, "load", false, 0, 3}));
+  }
+  auto s = open_store(dir);  // reopening replays the WAL: the state survived
+  CHECK(s->running_execution_ids() == std::vector<std::int64_t>{1});
+  auto r = s->apply(recover_dead_cmd{"process died", 10});
+  REQUIRE(r);
+  CHECK(r->affected == 1);
+  auto e = s->execution(1);
+  CHECK(e->status == batch_status::failed);
+  CHECK(e->exit.description == "process died");
+  CHECK(s->step_executions(1)[0].status == batch_status::failed);
+  CHECK(s->running_execution_ids().empty());
+}
+
+TEST_CASE("state store: one owner per data directory; readers need no lock", "[framework][state]") {
+  temp_dir dir;
+  auto owner = open_store(dir);
+  REQUIRE(owner->apply(create_execution_cmd{"job", params_for("a"), true, 1}));
+  auto second = state_store::open(dir.path() / "data", store_access::read_write);
+  REQUIRE_FALSE(second);
+  CHECK(second.error().code() == errc::data_dir_locked);
+  CHECK_THAT(second.error().message(), Catch::Contains("in use by another Kiln process"));
+  auto reader = state_store::open(dir.path() / "data", store_access::read_only);
+  REQUIRE(reader);
+  CHECK((*reader)->executions().size() == 1);
+  CHECK_FALSE((*reader)->apply(abandon_cmd{1, 2}));
+  auto none = state_store::open(dir.path() / "missing", store_access::read_only);
+  REQUIRE_FALSE(none);
+  CHECK(none.error().code() == errc::not_found);
+}
+
+TEST_CASE("standalone log applies proposals in order and groups syncs", "[framework][state]") {
+  temp_dir dir;
+  auto s = open_store(dir);
+  auto log = make_standalone_log(*s);
+  REQUIRE(log->propose(create_execution_cmd{"job", params_for("a"), true, 1}));
+  REQUIRE(log->propose(start_execution_cmd{1, 2}));
+  auto st = log->propose(start_step_cmd{1, "load", false, 0, 3});
+  REQUIRE(st);
+  std::vector<std::future<expected<apply_result>>> futures;
+  for (int i = 1; i <= 200; ++i) {
+    step_counts c;
+    c.read = c.write = i;
+    c.commit = i;
+    futures.push_back(log->propose_async(commit_chunk_cmd{st->step_execution_id, c, {{"pos", i}}, 4}));
+  }
+  for (auto& f : futures) REQUIRE(f.get());
+  CHECK(s->step_executions(1)[0].counts.commit == 200);
+  CHECK(s->step_context(st->step_execution_id).at("pos").as_int64() == 200);
+}

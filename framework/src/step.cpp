@@ -36,9 +36,7 @@ class tasklet_worker final : public step_worker {
   void do_open() override {}
   step_outcome do_run_once() override {
     const auto status = fn_(context());
-    step_counts c = counts();
-    ++c.commit;
-    commit(c);
+    commit(counts());
     return status == repeat_status::finished ? step_outcome::completed : step_outcome::continuing;
   }
   void do_close() override {}

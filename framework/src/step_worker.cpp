@@ -75,7 +75,8 @@ step_outcome step_worker::run_once() {
   return step_outcome::failed;
 }
 
-void step_worker::commit(const step_counts& counts) {
+void step_worker::commit(step_counts counts) {
+  counts.commit = counts_.commit + 1;
   if (auto r = committer_.commit(counts, ctx_.context()); !r) {
     throw std::runtime_error("checkpoint failed: " + r.error().message());
   }

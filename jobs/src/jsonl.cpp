@@ -56,8 +56,11 @@ const boost::json::value* jsonl_input::next() {
   s.arena.release();
   s.parser.reset(&s.arena);
   boost::system::error_code ec;
-  s.parser.write(line->data(), line->size(), ec);
-  if (ec) throw parse_error(s.path, s.line, "", "invalid JSON: " + ec.message());
+  const std::size_t used = s.parser.write(line->data(), line->size(), ec);
+  if (ec) {
+    throw parse_error(s.path, s.line, "",
+                      "invalid JSON: " + ec.message() + " at column " + std::to_string(used + 1));
+  }
   s.value.emplace(s.parser.release());
   return &*s.value;
 }

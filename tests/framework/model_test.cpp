@@ -90,7 +90,7 @@ TEST_CASE("parameters are validated against the job's specs with errors naming t
   CHECK_THAT(wrong_type.error().message(), Catch::Contains("declared long"));
 }
 
-TEST_CASE("identifying key covers identifying parameters only, canonically", "[framework][parameters]") {
+TEST_CASE("identifying key covers identifying parameters only - canonically", "[framework][parameters]") {
   job_parameters a, b;
   a.set("x", {std::string("1"), true});
   a.set("y", {std::int64_t{2}, true});

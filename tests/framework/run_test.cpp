@@ -209,7 +209,7 @@ TEST_CASE("start_limit caps the starts of a step per instance", "[framework][run
   CHECK(f.steps(third.execution_id).empty());
 }
 
-TEST_CASE("a tasklet is called until finished, each call a commit with its context", "[framework][run]") {
+TEST_CASE("a tasklet is called until finished - each call a commit with its context", "[framework][run]") {
   fixture f;
   auto j = job_builder("j")
                .step(tasklet_step("count", [](step_context& ctx) {
@@ -225,7 +225,7 @@ TEST_CASE("a tasklet is called until finished, each call a commit with its conte
   CHECK(f.store->step_context(st.id).at("n").as_int64() == 3);
 }
 
-TEST_CASE("a stop ends the step at a chunk boundary as STOPPED, and a restart finishes it", "[framework][run][restart]") {
+TEST_CASE("a stop ends the step at a chunk boundary as STOPPED and a restart finishes it", "[framework][run][restart]") {
   fixture f;
   f.src->n = 100;
   std::atomic<bool> stop{false};

@@ -57,7 +57,7 @@ TEST_CASE("state machine: the same commands give byte-identical state", "[framew
   CHECK(sa->applied_index() == scenario().size());
 }
 
-TEST_CASE("state machine: executions, steps, contexts and restart carry-over", "[framework][state]") {
+TEST_CASE("state machine: executions - steps - contexts and restart carry-over", "[framework][state]") {
   temp_dir dir;
   auto s = open_store(dir);
   auto cmds = scenario();
@@ -143,7 +143,7 @@ TEST_CASE("state machine: Spring Batch's refusals", "[framework][state]") {
   }
 }
 
-TEST_CASE("state machine: step start rules (skip, start limit, allow_start_if_complete)", "[framework][state]") {
+TEST_CASE("state machine: step start rules (skip - start limit - allow_start_if_complete)", "[framework][state]") {
   temp_dir dir;
   auto s = open_store(dir);
   auto run_step = [&](std::int64_t exec, const char* step, batch_status end, bool allow = false, std::int64_t limit = 0) {
@@ -198,7 +198,7 @@ TEST_CASE("state machine: recover_dead fails everything left running", "[framewo
   CHECK(s->running_execution_ids().empty());
 }
 
-TEST_CASE("state store: one owner per data directory; readers need no lock", "[framework][state]") {
+TEST_CASE("state store: one owner per data directory - readers need no lock", "[framework][state]") {
   temp_dir dir;
   auto owner = open_store(dir);
   REQUIRE(owner->apply(create_execution_cmd{"job", params_for("a"), true, 1}));

@@ -104,9 +104,9 @@ TEST_CASE("jsonl_reader reports bad JSON and mapper failures with the line and g
   reader.open(ctx);
   CHECK(reader.read()->id == "a");
   CHECK_THAT(parse_error_text([&] { (void)reader.read(); }), Catch::StartsWith(path + ":4: invalid JSON: "));
-  CHECK_THAT(parse_error_text([&] { (void)reader.read(); }), Catch::StartsWith(path + ":5: "));
-  CHECK_THAT(parse_error_text([&] { (void)reader.read(); }), Catch::StartsWith(path + ":6: "));
-  CHECK_THAT(parse_error_text([&] { (void)reader.read(); }), Catch::StartsWith(path + ":7: invalid JSON: "));
+  CHECK(parse_error_text([&] { (void)reader.read(); }) == path + ":5: not a number");
+  CHECK(parse_error_text([&] { (void)reader.read(); }) == path + ":6: not an object");
+  CHECK_THAT(parse_error_text([&] { (void)reader.read(); }), Catch::StartsWith(path + ":7: invalid JSON: ") && Catch::EndsWith("extra data at column 30"));
   CHECK(reader.read()->id == "e");
   CHECK_FALSE(reader.read());
   CHECK(*reader.fraction_done() == Approx(1.0));

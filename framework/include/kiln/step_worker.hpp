@@ -60,8 +60,9 @@ class step_worker {
   virtual void do_open() = 0;       // may throw
   virtual step_outcome do_run_once() = 0;  // may throw; calls commit()
   virtual void do_close() = 0;      // must not throw
-  // Commits `counts` and the current context (after updating streams) asynchronously.
-  void commit(const step_counts& counts);
+  // Commits `counts` (the commit count is incremented here) and the current context, which the
+  // caller has updated from its streams, asynchronously.
+  void commit(step_counts counts);
   void fail(std::string why, errc code = errc::step_failed);
   [[nodiscard]] run_progress* progress() { return progress_.get(); }
 

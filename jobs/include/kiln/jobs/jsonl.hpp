@@ -14,6 +14,7 @@
 #include <kiln/step_context.hpp>
 
 #include <boost/json/serialize.hpp>
+#include <boost/system/system_error.hpp>
 #include <boost/json/value.hpp>
 #include <boost/json/value_from.hpp>
 #include <boost/json/value_to.hpp>
@@ -83,6 +84,9 @@ class jsonl_reader : public item_reader<T> {
       return map_(*v);
     } catch (const parse_error&) {
       throw;
+    } catch (const boost::system::system_error& e) {
+      // what() would add Boost's source location, which means nothing to the user.
+      throw parse_error(input_.path(), input_.line(), "", e.code().message());
     } catch (const std::exception& e) {
       throw parse_error(input_.path(), input_.line(), "", e.what());
     }

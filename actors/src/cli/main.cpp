@@ -29,6 +29,7 @@ void setup_logging(const std::string& level) {
 int main(int argc, char** argv, const registry& jobs) {
   CLI::App app{"Kiln: batch jobs with checkpointed chunk steps, restartable from the last commit."};
   app.require_subcommand(1);
+  app.fallthrough();
   app.set_help_all_flag("--help-all", "Show help for every command");
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")

@@ -154,9 +154,9 @@ void open_at_saved_position(line_reader& lines, std::string path, const position
 std::optional<double> fraction_done(const line_reader& lines);
 
 // An output file that restarts exactly at its last commit. The context of a commit holds
-// "<name>.offset" (bytes in the file) and "<name>.written" (lines written); open() with such a
-// context truncates the file to that offset, so after a crash and restart the output equals that
-// of an uninterrupted run. Lines are buffered in memory and reach the kernel at update() (or when
+// "<name>.offset" (bytes in the file) and "<name>.written" (item lines written, not counting a
+// header); open() with such a context truncates the file to that offset, so after a crash and
+// restart the output equals that of an uninterrupted run. Lines are buffered in memory and reach the kernel at update() (or when
 // the buffer exceeds 1 MiB at the end of a write); with force_sync, update() also waits until
 // they are on disk. Failures throw io_error naming the path and the system's reason.
 class restartable_output {

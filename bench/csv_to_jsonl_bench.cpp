@@ -99,7 +99,8 @@ measurement hand_written(const fs::path& in, const fs::path& out) {
     auto a = fields[2];
     auto [p, ec] = std::from_chars(a.data(), a.data() + a.size(), amount);
     if (ec != std::errc() || p != a.data() + a.size()) return;  // skipped row
-    examples::sale_row row{std::string(fields[0]), examples::trim(fields[1]), amount};
+    examples::sale_row row{std::string(fields[0]), std::string(fields[1]), amount};
+    examples::trim_in_place(row.name);
     examples::write_sale_json(row, outbuf);
     outbuf += '\n';
     ++m.items;

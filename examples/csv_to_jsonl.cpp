@@ -17,6 +17,12 @@ std::string trim(std::string_view s) {
   return std::string(s.substr(first, last - first + 1));
 }
 
+void trim_in_place(std::string& s) {
+  const auto last = s.find_last_not_of(" \t");
+  s.erase(last == std::string::npos ? 0 : last + 1);
+  s.erase(0, s.find_first_not_of(" \t"));
+}
+
 sale_row map_sale(const csv_record& r) { return {std::string(r.get("id")), std::string(r.get("name")), r.get_double("amount")}; }
 
 void write_sale_json(const sale_row& s, std::string& out) {
@@ -39,7 +45,7 @@ job csv_to_jsonl() {
       .step(chunk_step<sale_row>("convert")
                 .reader(flat_file_reader<sale_row>("{input}", map_sale))
                 .processor([](sale_row r) -> std::optional<sale_row> {
-                  r.name = trim(r.name);
+                  trim_in_place(r.name);
                   return r;
                 })
                 .writer(jsonl_writer<sale_row>("{output}", write_sale_json))

@@ -19,6 +19,7 @@ struct sale_row {
 sale_row map_sale(const csv_record& r);
 // Whitespace trimmed from both ends.
 std::string trim(std::string_view s);
+void trim_in_place(std::string& s);
 // {"id":"..","name":"..","amount":12.5} without a newline.
 void write_sale_json(const sale_row& s, std::string& out);
 

@@ -125,15 +125,6 @@ class function_writer final : public item_writer<T> {
   F f_;
 };
 
-template <class I, class O, class F>
-class function_processor final : public item_processor<I, O> {
- public:
-  explicit function_processor(F f) : f_(std::move(f)) {}
-  std::optional<O> process(I item) override { return f_(std::move(item)); }
-
- private:
-  F f_;
-};
 
 }  // namespace detail
 
@@ -144,7 +135,10 @@ template <class I, class O = I>
 class chunk_step : public step_settings<chunk_step<I, O>> {
  public:
   using reader_factory = std::function<std::unique_ptr<item_reader<I>>()>;
-  using processor_factory = std::function<std::unique_ptr<item_processor<I, O>>()>;
+  // Processing runs through one std::function per step execution; a lambda is called directly,
+  // an item_processor through its virtual process(). Items are moved, never copied.
+  using process_fn = std::function<std::optional<O>(I&&)>;
+  using processor_factory = std::function<process_fn()>;
   using writer_factory = std::function<std::unique_ptr<item_writer<O>>()>;
 
   explicit chunk_step(std::string name) : step_settings<chunk_step<I, O>>(std::move(name)) {}
@@ -168,9 +162,11 @@ class chunk_step : public step_settings<chunk_step<I, O>> {
   template <class P>
   chunk_step& processor(P p) {
     if constexpr (std::is_base_of_v<item_processor<I, O>, P>) {
-      processor_ = [p] { return std::make_unique<P>(p); };
+      processor_ = [p]() -> process_fn {
+        return [proc = std::make_shared<P>(p)](I&& item) { return proc->process(std::move(item)); };
+      };
     } else {
-      processor_ = [p] { return std::make_unique<detail::function_processor<I, O, P>>(p); };
+      processor_ = [p]() -> process_fn { return p; };
     }
     return *this;
   }
@@ -288,7 +284,7 @@ class chunk_step<I, O>::worker final : public step_worker {
       }
       try {
         if (!processor_) throw std::logic_error("chunk step '" + def_.name() + "' needs a processor");
-        auto out = processor_->process(std::move(in));
+        auto out = processor_(std::move(in));
         if (out) {
           outputs_.push_back(std::move(*out));
         } else {
@@ -336,7 +332,7 @@ class chunk_step<I, O>::worker final : public step_worker {
   std::int64_t skip_limit_;
   std::int64_t interval_;
   std::unique_ptr<item_reader<I>> reader_;
-  std::unique_ptr<item_processor<I, O>> processor_;
+  process_fn processor_;
   std::unique_ptr<item_writer<O>> writer_;
   bool reader_open_ = false;
   bool writer_open_ = false;

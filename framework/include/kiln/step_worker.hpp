@@ -24,7 +24,7 @@ enum class step_outcome { continuing, completed, failed, stopped };
 // Pipelines the commits of one step execution: at most `max_in_flight` proposals outstanding.
 class step_committer {
  public:
-  step_committer(command_log& log, std::int64_t step_execution_id, std::size_t max_in_flight = 4);
+  step_committer(command_log& log, std::int64_t step_execution_id, std::size_t max_in_flight = 64);
   // Proposes a commit; fails if an earlier commit failed.
   expected<void> commit(const step_counts& counts, const execution_context& context);
   // Waits for every outstanding commit.

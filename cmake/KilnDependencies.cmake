@@ -4,6 +4,7 @@ include(CMakeFindDependencyMacro)
 find_dependency(Threads)
 find_dependency(fmt)
 find_dependency(spdlog)
+find_dependency(CLI11)
 find_dependency(RocksDB)
 find_dependency(Boost 1.81 COMPONENTS json)
 

@@ -11,8 +11,8 @@ stamp=$(date +%Y%m%d-%H%M%S)
 input="$DEMO/sales-$stamp.csv"
 output="$DEMO/sales-$stamp.jsonl"
 echo
-echo "== 1. sample input: 200,000 rows, every 997th with a bad amount"
-"$KILN" run generate-csv output="$input" rows=200000 bad_every=997 --data-dir "$DEMO/kiln-data"
+echo "== 1. sample input: 200,000 rows, every 9973rd with a bad amount"
+"$KILN" run generate-csv output="$input" rows=200000 bad_every=9973 --data-dir "$DEMO/kiln-data"
 echo
 echo "== 2. csv-to-jsonl"
 set +e

@@ -21,8 +21,16 @@ std::string describe_exception(const std::exception_ptr& e) {
   }
 }
 
-void detail::log_skip(const std::string& step_name, const std::exception_ptr& e) {
-  spdlog::warn("step '{}': skipped an item: {}", step_name, describe_exception(e));
+void detail::log_skip(const std::string& step_name, const std::exception_ptr& e, std::int64_t n) {
+  constexpr std::int64_t loud = 10;
+  if (n < loud) {
+    spdlog::warn("step '{}': skipped an item: {}", step_name, describe_exception(e));
+  } else if (n == loud) {
+    spdlog::warn("step '{}': skipped an item: {} (further skips are logged at debug level; `show` has the counts)",
+                 step_name, describe_exception(e));
+  } else {
+    spdlog::debug("step '{}': skipped an item: {}", step_name, describe_exception(e));
+  }
 }
 
 namespace {

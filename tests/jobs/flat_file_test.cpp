@@ -89,7 +89,7 @@ TEST_CASE("flat_file_reader splits plain records and maps them by header name", 
   REQUIRE(items == std::vector<trade>{{"a", 1, 1.5}, {"b", -2, 300.0}, {"c", 3, 0.25}});
 }
 
-TEST_CASE("flat_file_reader handles quotes, escaped quotes, delimiters and line breaks in fields",
+TEST_CASE("flat_file_reader handles quotes - escaped quotes - delimiters and line breaks in fields",
           "[jobs][flat_file]") {
   temp_dir dir;
   write_file(dir / "in.csv",
@@ -160,7 +160,7 @@ TEST_CASE("flat_file_reader maps header names with trimming and reports unknown 
   CHECK(text == path + ":2: field 'amount': no such column; columns are: id, qty, price");
 }
 
-TEST_CASE("flat_file_reader number errors name file, line and field, and reading goes on",
+TEST_CASE("flat_file_reader number errors name file - line and field and reading goes on",
           "[jobs][flat_file]") {
   temp_dir dir;
   const auto path = (dir / "in.csv").string();
@@ -202,7 +202,7 @@ TEST_CASE("flat_file_reader checks the field count unless told not to", "[jobs][
   }
 }
 
-TEST_CASE("flat_file_reader handles CRLF, empty lines, a BOM and a last line without newline",
+TEST_CASE("flat_file_reader handles CRLF - empty lines - a BOM and a last line without newline",
           "[jobs][flat_file]") {
   temp_dir dir;
   write_file(dir / "in.csv", "\xEF\xBB\xBFid,qty\r\n\r\na,1\r\n\"b\r\nc\",2\r\n\n\nd,3");
@@ -325,7 +325,7 @@ TEST_CASE("flat_file_reader reads records longer than its buffer and across buff
   REQUIRE(read_file_items(reader) == expected);
 }
 
-TEST_CASE("flat_file_writer output reads back the same fields, also across a restart",
+TEST_CASE("flat_file_writer output reads back the same fields - also across a restart",
           "[jobs][flat_file]") {
   temp_dir dir;
   const auto path = (dir / "out.csv").string();

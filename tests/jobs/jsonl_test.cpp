@@ -112,7 +112,7 @@ TEST_CASE("jsonl_reader reports bad JSON and mapper failures with the line and g
   CHECK(*reader.fraction_done() == Approx(1.0));
 }
 
-TEST_CASE("jsonl_reader with a custom mapper; its parse_errors pass through", "[jobs][jsonl]") {
+TEST_CASE("jsonl_reader with a custom mapper - its parse_errors pass through", "[jobs][jsonl]") {
   temp_dir dir;
   const auto path = (dir / "in.jsonl").string();
   write_file(path, "{\"n\":1}\n{\"n\":-1}\n{\"n\":3}\n");

@@ -103,7 +103,8 @@ std::string describe_exception(const std::exception_ptr& e);
 
 namespace detail {
 
-void log_skip(const std::string& step_name, const std::exception_ptr& e);
+// Logs the n-th skip of a step: the first few as warnings, the rest at debug level.
+void log_skip(const std::string& step_name, const std::exception_ptr& e, std::int64_t n);
 
 template <class T, class F>
 class function_reader final : public item_reader<T> {
@@ -319,7 +320,7 @@ class chunk_step<I, O>::worker final : public step_worker {
                                 " exceeded; last skippable error: " + describe_exception(e));
     }
     ++counter;
-    detail::log_skip(context().step_name(), e);
+    detail::log_skip(context().step_name(), e, c.skip());
   }
   static void close_quietly(item_stream& s) noexcept {
     try {

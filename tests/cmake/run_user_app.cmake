@@ -1,0 +1,16 @@
+# Runs the README's user program on a small CSV and checks its output.
+file(REMOVE_RECURSE ${WORK})
+file(MAKE_DIRECTORY ${WORK})
+file(WRITE ${WORK}/people.csv "name,city\nada,London\ngrace,\nalan,Wilmslow\n")
+execute_process(COMMAND ${APP} run shout input=people.csv output=out.csv WORKING_DIRECTORY ${WORK}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "user_app exited ${rc}\n${out}\n${err}")
+endif()
+file(READ ${WORK}/out.csv got)
+if(NOT got STREQUAL "ADA,London\nALAN,Wilmslow\n")
+  message(FATAL_ERROR "unexpected output:\n${got}")
+endif()
+if(NOT out MATCHES "filtered 1")
+  message(FATAL_ERROR "the filtered row was not counted:\n${out}")
+endif()

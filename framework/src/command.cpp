@@ -27,7 +27,11 @@ std::string encode(const command& c) {
                                 {"job", x.job},
                                 {"parameters", x.parameters.to_json()},
                                 {"restartable", x.restartable},
-                                {"time", x.time}};
+                                {"time", x.time},
+                                {"queue", x.queue},
+                                {"priority", x.priority},
+                                {"forbid_concurrent", x.forbid_concurrent},
+                                {"node", x.node}};
           },
           [](const start_execution_cmd& x) {
             return json::object{{"type", "start_execution"}, {"execution_id", x.execution_id}, {"time", x.time}};
@@ -72,6 +76,20 @@ std::string encode(const command& c) {
           [](const abandon_cmd& x) {
             return json::object{{"type", "abandon"}, {"execution_id", x.execution_id}, {"time", x.time}};
           },
+          [](const claim_cmd& x) {
+            json::array queues(x.queues.begin(), x.queues.end());
+            json::object free;
+            for (const auto& [q, n] : x.queue_free) free[q] = n;
+            return json::object{{"type", "claim"}, {"node", x.node},          {"max", x.max},
+                                {"queues", queues}, {"queue_free", free}, {"time", x.time}};
+          },
+          [](const cancel_cmd& x) {
+            return json::object{{"type", "cancel"}, {"execution_id", x.execution_id}, {"time", x.time}};
+          },
+          [](const kill_cmd& x) {
+            return json::object{
+                {"type", "kill"}, {"execution_id", x.execution_id}, {"reason", x.reason}, {"time", x.time}};
+          },
       },
       c);
   return json::serialize(o);
@@ -93,7 +111,8 @@ expected<command> decode(std::string_view text) {
   };
   command out;
   if (type == "create_execution") {
-    create_execution_cmd x{r.str("job"), {}, r.boolean("restartable", true), time};
+    create_execution_cmd x{r.str("job"), {}, r.boolean("restartable", true), time, r.str("queue"),
+                           r.i64("priority"), r.boolean("forbid_concurrent"), r.str("node")};
     if (const auto* p = r.raw("parameters")) {
       auto params = job_parameters::from_json(*p);
       if (!params) return std::unexpected(params.error());
@@ -125,6 +144,23 @@ expected<command> decode(std::string_view text) {
     out = recover_dead_cmd{r.str("reason"), time};
   } else if (type == "abandon") {
     out = abandon_cmd{r.i64("execution_id"), time};
+  } else if (type == "claim") {
+    claim_cmd x{r.str("node"), r.i64("max"), {}, {}, time};
+    if (const auto* q = r.raw("queues"); q && q->is_array()) {
+      for (const auto& e : q->as_array()) {
+        if (!e.is_string()) return fail(errc::bad_command, "claim: queues must be strings");
+        x.queues.emplace_back(e.as_string());
+      }
+    }
+    for (const auto& [q, n] : r.obj("queue_free")) {
+      if (!n.is_int64()) return fail(errc::bad_command, "claim: queue_free values must be integers");
+      x.queue_free[std::string(q)] = n.as_int64();
+    }
+    out = std::move(x);
+  } else if (type == "cancel") {
+    out = cancel_cmd{r.i64("execution_id"), time};
+  } else if (type == "kill") {
+    out = kill_cmd{r.i64("execution_id"), r.str("reason"), time};
   } else {
     return fail(errc::bad_command, "unknown command type '" + type + "'");
   }

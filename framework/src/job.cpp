@@ -37,6 +37,16 @@ job_builder& job_builder::restartable(bool v) {
   return *this;
 }
 
+job_builder& job_builder::concurrency(concurrency_policy p) {
+  job_.concurrency_ = p;
+  return *this;
+}
+
+job_builder& job_builder::recovery(recovery_policy p) {
+  job_.recovery_ = p;
+  return *this;
+}
+
 job_builder& job_builder::add_step(std::shared_ptr<const kiln::step> s) {
   job_.steps_.push_back(std::move(s));
   return *this;

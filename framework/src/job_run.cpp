@@ -8,7 +8,12 @@ job_run::job_run(const job& j, job_parameters params, command_log& log, std::sha
     : job_(j), params_(std::move(params)), log_(log), progress_(std::move(progress)) {}
 
 expected<std::int64_t> job_run::create() {
-  auto r = log_.propose(create_execution_cmd{job_.name(), params_, job_.restartable(), now_ms()});
+  create_execution_cmd cmd;
+  cmd.job = job_.name();
+  cmd.parameters = params_;
+  cmd.restartable = job_.restartable();
+  cmd.time = now_ms();
+  auto r = log_.propose(std::move(cmd));
   if (!r) return std::unexpected(r.error());
   execution_id_ = r->execution_id;
   if (r->restart) {

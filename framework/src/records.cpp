@@ -54,7 +54,11 @@ json::value to_json(const job_execution_record& r) {
                       {"create_time", r.create_time},
                       {"start_time", r.start_time},
                       {"end_time", r.end_time},
-                      {"last_updated", r.last_updated}};
+                      {"last_updated", r.last_updated},
+                      {"queue", r.queue},
+                      {"priority", r.priority},
+                      {"node", r.node},
+                      {"claim_time", r.claim_time}};
 }
 
 expected<job_execution_record> job_execution_from_json(const json::value& v) {
@@ -69,6 +73,10 @@ expected<job_execution_record> job_execution_from_json(const json::value& v) {
   out.start_time = r.i64("start_time");
   out.end_time = r.i64("end_time");
   out.last_updated = r.i64("last_updated");
+  out.queue = r.str("queue");
+  out.priority = r.i64("priority");
+  out.node = r.str("node");
+  out.claim_time = r.i64("claim_time");
   if (!r.ok() || !status) return fail(errc::storage, "corrupt job execution record");
   out.status = *status;
   if (const auto* p = r.raw("parameters")) {

@@ -107,7 +107,10 @@ int list_executions(const query_options& o) {
     }
     return usage_error(store.error().message());
   }
-  auto list = (*store)->executions({o.job, o.limit});
+  execution_filter filter;
+  filter.job = o.job;
+  filter.limit = o.limit;
+  auto list = (*store)->executions(filter);
   if (o.json) {
     json::array out;
     for (const auto& e : list) out.push_back(to_json(e));

@@ -8,6 +8,9 @@
 namespace kiln {
 
 enum class batch_status { starting, started, stopping, stopped, failed, completed, abandoned };
+inline constexpr batch_status all_batch_statuses[] = {
+    batch_status::starting, batch_status::started,   batch_status::stopping, batch_status::stopped,
+    batch_status::failed,   batch_status::completed, batch_status::abandoned};
 
 // "STARTING", "STARTED", ... as Spring Batch spells them.
 std::string_view to_string(batch_status s);

@@ -11,6 +11,8 @@
 #include <kiln/records.hpp>
 
 #include <cstdint>
+#include <map>
+#include <vector>
 #include <string>
 #include <variant>
 
@@ -19,10 +21,44 @@ namespace kiln {
 // Create a job execution for the instance (job, identifying parameters), creating the instance if
 // it is new. Refused when the instance has a running execution (already_running), is COMPLETED or
 // ABANDONED (instance_complete), or has run before and restartable is false (not_restartable).
+// With a queue, the execution waits there (STARTING) until a node claims it; without one, the
+// proposer (`node`) runs it at once.
 struct create_execution_cmd {
   std::string job;
   job_parameters parameters;
   bool restartable = true;
+  std::int64_t time = 0;
+  std::string queue;              // Default: none, run at once by `node`
+  std::int64_t priority = 0;      // higher first; ties in submission order
+  bool forbid_concurrent = false; // the job's `concurrency: forbid`; kept with the queue entry
+  std::string node;               // the proposer, for an execution run at once
+};
+
+// A node with free capacity takes queued executions: in priority order (higher first, then
+// submission order), only from `queues` (empty = every queue), at most `max` in all and at most
+// `queue_free[q]` from queue q (absent = no per-queue limit). A `forbid_concurrent` execution is
+// passed over while another execution of its job runs. The claimed ids come back in
+// apply_result::executions, in claim order.
+struct claim_cmd {
+  std::string node;
+  std::int64_t max = 0;
+  std::vector<std::string> queues;
+  std::map<std::string, std::int64_t> queue_free;
+  std::int64_t time = 0;
+};
+
+// A queued execution leaves its queue unrun: STOPPED with exit code CANCELLED (so the instance can
+// be submitted again).
+struct cancel_cmd {
+  std::int64_t execution_id = 0;
+  std::int64_t time = 0;
+};
+
+// A claimed execution ends at once: it and its running step executions become FAILED with exit
+// code KILLED. Its worker is fenced: its next commit is refused and it stops.
+struct kill_cmd {
+  std::int64_t execution_id = 0;
+  std::string reason;
   std::int64_t time = 0;
 };
 
@@ -78,6 +114,7 @@ struct end_execution_cmd {
 
 // Every execution and step execution still running belonged to a process that is gone (the
 // proposer proved it, e.g. by holding the data-dir lock): mark them FAILED with `reason`.
+// Queued executions are left waiting. The affected ids come back in apply_result::executions.
 struct recover_dead_cmd {
   std::string reason;
   std::int64_t time = 0;
@@ -91,7 +128,7 @@ struct abandon_cmd {
 
 using command = std::variant<create_execution_cmd, start_execution_cmd, start_step_cmd,
                              commit_chunk_cmd, end_step_cmd, request_stop_cmd, end_execution_cmd,
-                             recover_dead_cmd, abandon_cmd>;
+                             recover_dead_cmd, abandon_cmd, claim_cmd, cancel_cmd, kill_cmd>;
 
 std::string encode(const command& c);
 expected<command> decode(std::string_view text);
@@ -108,6 +145,7 @@ struct apply_result {
   std::string skip_reason;          // start_step with action skip
   execution_context context;        // start_step: the context to resume from
   std::int64_t affected = 0;        // recover_dead: executions marked FAILED
+  std::vector<std::int64_t> executions;  // claim: claimed; recover_dead: marked FAILED
 };
 
 }  // namespace kiln

@@ -12,12 +12,22 @@
 
 namespace kiln {
 
+// Quartz's DisallowConcurrentExecution: with `forbid`, a queued execution of the job waits while
+// another execution of the same job runs.
+enum class concurrency_policy { allow, forbid };
+// What a node does, on start, with an execution that was running when the node died: `restart`
+// resumes it from its last checkpoint (a new execution of the instance); `none` leaves it FAILED
+// for a person to decide (for jobs that must not rerun blindly).
+enum class recovery_policy { restart, none };
+
 class job {
  public:
   [[nodiscard]] const std::string& name() const { return name_; }
   [[nodiscard]] const std::string& description() const { return description_; }
   [[nodiscard]] const std::vector<param_spec>& parameter_specs() const { return params_; }
   [[nodiscard]] bool restartable() const { return restartable_; }
+  [[nodiscard]] concurrency_policy concurrency() const { return concurrency_; }
+  [[nodiscard]] recovery_policy recovery() const { return recovery_; }
   [[nodiscard]] const std::vector<std::shared_ptr<const step>>& steps() const { return steps_; }
   // Types, defaults and checks `args` (`[-]name[(type)]=value` each) against the declared specs.
   [[nodiscard]] expected<job_parameters> parameters_from(const std::vector<std::string>& args) const;
@@ -30,6 +40,8 @@ class job {
   std::vector<param_spec> params_;
   bool allow_unknown_ = false;
   bool restartable_ = true;
+  concurrency_policy concurrency_ = concurrency_policy::allow;
+  recovery_policy recovery_ = recovery_policy::restart;
   std::vector<std::shared_ptr<const step>> steps_;
 };
 
@@ -43,6 +55,10 @@ class job_builder {
   job_builder& allow_unknown_parameters(bool v = true);
   // A non-restartable job refuses to run an instance a second time. Default: restartable.
   job_builder& restartable(bool v);
+  // Default: allow. See concurrency_policy.
+  job_builder& concurrency(concurrency_policy p);
+  // Default: restart. See recovery_policy.
+  job_builder& recovery(recovery_policy p);
 
   // Appends a step (a tasklet_step, a chunk_step<I,O>, or any kiln::step).
   template <class S>

@@ -26,6 +26,8 @@ class job_run {
   // Creates the execution (a new instance or a restart of one). Refusals (instance complete,
   // already running, not restartable) come back as errors and change nothing.
   expected<std::int64_t> create();
+  // Runs an execution created elsewhere (submitted to a queue and claimed by this node).
+  void attach(std::int64_t execution_id) { execution_id_ = execution_id; }
   [[nodiscard]] std::int64_t execution_id() const { return execution_id_; }
   // Marks the execution STARTED.
   expected<void> start();

@@ -44,6 +44,15 @@ struct job_execution_record {
   std::int64_t start_time = 0;
   std::int64_t end_time = 0;
   std::int64_t last_updated = 0;
+  // Where the execution waits or runs. queue is empty for an execution run at once by its
+  // proposer (`kiln run`); node is empty while the execution waits in its queue.
+  std::string queue;
+  std::int64_t priority = 0;
+  std::string node;
+  std::int64_t claim_time = 0;  // ms since epoch; when a node took it from its queue
+
+  // STARTING and still waiting in its queue (submitted, not yet claimed by a node).
+  [[nodiscard]] bool queued() const { return status == batch_status::starting && node.empty() && !queue.empty(); }
 };
 
 struct step_execution_record {

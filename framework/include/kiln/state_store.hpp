@@ -23,8 +23,12 @@ enum class store_access {
 };
 
 struct execution_filter {
-  std::optional<std::string> job;  // Default: all jobs
-  std::size_t limit = 0;           // Default: 0 = all, newest first
+  std::optional<std::string> job;       // Default: all jobs
+  std::optional<batch_status> status;   // Default: any status
+  std::optional<std::int64_t> since;    // created at or after (ms since epoch). Default: no bound
+  std::optional<std::int64_t> until;    // created before (ms since epoch). Default: no bound
+  std::optional<std::int64_t> before;   // ids below this one (the next page). Default: from the newest
+  std::size_t limit = 0;                // Default: 0 = all, newest first
 };
 
 class state_store {
@@ -49,6 +53,10 @@ class state_store {
   [[nodiscard]] std::vector<job_execution_record> executions(const execution_filter& f = {}) const;
   // Executions marked STARTING, STARTED or STOPPING.
   [[nodiscard]] std::vector<std::int64_t> running_execution_ids() const;
+  // Executions waiting in queues, in the order a node claims them (priority, then submission).
+  [[nodiscard]] std::vector<job_execution_record> queued(std::size_t limit = 0) const;
+  // Number of executions in each status (every status present, zero included).
+  [[nodiscard]] std::vector<std::pair<batch_status, std::int64_t>> status_counts() const;
   [[nodiscard]] std::vector<job_execution_record> instance_executions(std::int64_t instance_id) const;
   [[nodiscard]] std::optional<job_instance_record> instance(std::int64_t id) const;
   [[nodiscard]] std::vector<step_execution_record> step_executions(std::int64_t execution_id) const;

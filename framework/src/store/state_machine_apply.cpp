@@ -7,6 +7,9 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <set>
+
 namespace kiln {
 
 namespace json = boost::json;
@@ -121,6 +124,16 @@ expected<apply_result> apply_create(impl& s, transaction& tx, const create_execu
   e.status = batch_status::starting;
   e.exit = {"UNKNOWN", {}};
   e.create_time = e.last_updated = c.time;
+  e.queue = c.queue;
+  e.priority = c.priority;
+  if (c.queue.empty()) {
+    e.node = c.node.empty() ? std::string("local") : c.node;
+    e.claim_time = c.time;
+    tx.put(impl::running_jobs, running_job_key(e.job_name, e.id), "");
+  } else {
+    json::object entry{{"queue", c.queue}, {"job", c.job}, {"forbid_concurrent", c.forbid_concurrent}};
+    tx.put(impl::queue, queue_key(c.priority, e.id), json::serialize(entry));
+  }
   tx.put(e);
   tx.put(impl::instance_executions, pair_key(r.instance_id, e.id), "");
   tx.put(impl::running, key_of(e.id), "");
@@ -134,6 +147,10 @@ expected<job_execution_record> running_execution(impl& s, std::int64_t id, const
     return fail(errc::invalid_transition,
                 fmt::format("{}: execution {} is {}, not running", what, id, to_string(e->status)));
   }
+  if (e->queued()) {
+    return fail(errc::invalid_transition,
+                fmt::format("{}: execution {} still waits in queue '{}'", what, id, e->queue));
+  }
   return e;
 }
 
@@ -143,6 +160,10 @@ expected<apply_result> apply_start_execution(impl& s, transaction& tx, const sta
   if (e->status != batch_status::starting) {
     return fail(errc::invalid_transition,
                 fmt::format("execution {} is {}, it can start only from STARTING", e->id, to_string(e->status)));
+  }
+  if (e->queued()) {
+    return fail(errc::invalid_transition,
+                fmt::format("execution {} waits in queue '{}'; a node must claim it first", e->id, e->queue));
   }
   e->status = batch_status::started;
   e->start_time = e->last_updated = c.time;
@@ -251,6 +272,20 @@ void end_execution(transaction& tx, job_execution_record& e, batch_status status
   e.end_time = e.last_updated = time;
   tx.put(e);
   tx.erase(impl::running, key_of(e.id));
+  tx.erase(impl::running_jobs, running_job_key(e.job_name, e.id));
+}
+
+// Marks the running step executions of `e` FAILED with `reason`.
+void fail_running_steps(impl& s, transaction& tx, const job_execution_record& e, const std::string& reason,
+                        std::int64_t time) {
+  for (auto step_id : s.children(impl::execution_steps, e.id)) {
+    auto st = s.step_execution(step_id);
+    if (!st || !is_running(st->status)) continue;
+    st->status = batch_status::failed;
+    st->exit = exit_status::failed(reason);
+    st->end_time = st->last_updated = time;
+    tx.put(*st);
+  }
 }
 
 expected<apply_result> apply_end_execution(impl& s, transaction& tx, const end_execution_cmd& c) {
@@ -268,19 +303,79 @@ expected<apply_result> apply_recover(impl& s, transaction& tx, const recover_dea
   std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(rocksdb::ReadOptions(), s.cf[impl::running].get()));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto e = s.execution(id_of(it->key().ToStringView()));
-    if (!e) continue;
-    for (auto step_id : s.children(impl::execution_steps, e->id)) {
-      auto st = s.step_execution(step_id);
-      if (!st || !is_running(st->status)) continue;
-      st->status = batch_status::failed;
-      st->exit = exit_status::failed(c.reason);
-      st->end_time = st->last_updated = c.time;
-      tx.put(*st);
-    }
+    if (!e || e->queued()) continue;
+    fail_running_steps(s, tx, *e, c.reason, c.time);
     end_execution(tx, *e, batch_status::failed, exit_status::failed(c.reason), c.time);
     ++r.affected;
+    r.executions.push_back(e->id);
   }
   return r;
+}
+
+bool job_has_running(impl& s, const std::string& job) {
+  const std::string prefix = job + '\0';
+  std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(rocksdb::ReadOptions(), s.cf[impl::running_jobs].get()));
+  it->Seek(prefix);
+  return it->Valid() && it->key().starts_with(prefix);
+}
+
+expected<apply_result> apply_claim(impl& s, transaction& tx, const claim_cmd& c) {
+  if (c.node.empty()) return fail(errc::bad_command, "claim: empty node name");
+  apply_result r;
+  auto remaining = c.max;
+  auto queue_free = c.queue_free;
+  std::set<std::string> claimed_jobs;  // forbid-concurrent jobs taken by this claim
+  std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(rocksdb::ReadOptions(), s.cf[impl::queue].get()));
+  for (it->SeekToFirst(); it->Valid() && remaining > 0; it->Next()) {
+    json::error_code ec;
+    auto v = json::parse(it->value().ToStringView(), ec);
+    if (ec || !v.is_object()) continue;
+    const auto& entry = v.as_object();
+    const std::string queue(entry.at("queue").as_string());
+    const std::string job(entry.at("job").as_string());
+    if (!c.queues.empty() && std::find(c.queues.begin(), c.queues.end(), queue) == c.queues.end()) continue;
+    auto limit = queue_free.find(queue);
+    if (limit != queue_free.end() && limit->second <= 0) continue;
+    const bool forbid = entry.at("forbid_concurrent").as_bool();
+    if (forbid && (claimed_jobs.contains(job) || job_has_running(s, job))) continue;
+    const auto id = id_of(it->key().ToStringView().substr(8));
+    auto e = s.execution(id);
+    if (!e) return std::unexpected(e.error());
+    e->node = c.node;
+    e->claim_time = e->last_updated = c.time;
+    tx.put(*e);
+    tx.erase(impl::queue, it->key().ToStringView());
+    tx.put(impl::running_jobs, running_job_key(job, id), "");
+    claimed_jobs.insert(job);
+    r.executions.push_back(id);
+    --remaining;
+    if (limit != queue_free.end()) --limit->second;
+  }
+  return r;
+}
+
+expected<apply_result> apply_cancel(impl& s, transaction& tx, const cancel_cmd& c) {
+  auto e = s.execution(c.execution_id);
+  if (!e) return std::unexpected(e.error());
+  if (!e->queued()) {
+    return fail(errc::invalid_transition,
+                fmt::format("execution {} is {}{}; only a queued execution can be cancelled{}", e->id,
+                            to_string(e->status), e->node.empty() ? "" : " on node '" + e->node + "'",
+                            is_running(e->status) ? " (stop or kill a running one)" : ""));
+  }
+  tx.erase(impl::queue, queue_key(e->priority, e->id));
+  end_execution(tx, *e, batch_status::stopped,
+                exit_status{"CANCELLED", fmt::format("cancelled while waiting in queue '{}'", e->queue)}, c.time);
+  return ids(e->id, 0, e->instance_id);
+}
+
+expected<apply_result> apply_kill(impl& s, transaction& tx, const kill_cmd& c) {
+  auto e = running_execution(s, c.execution_id, "kill");
+  if (!e) return std::unexpected(e.error());
+  const std::string reason = c.reason.empty() ? std::string("killed on request") : c.reason;
+  fail_running_steps(s, tx, *e, reason, c.time);
+  end_execution(tx, *e, batch_status::failed, exit_status{"KILLED", reason}, c.time);
+  return ids(e->id, 0, e->instance_id);
 }
 
 expected<apply_result> apply_abandon(impl& s, transaction& tx, const abandon_cmd& c) {
@@ -312,6 +407,9 @@ expected<apply_result> state_store::apply(const command& cmd, bool sync) {
                           [&](const end_execution_cmd& c) { return apply_end_execution(*impl_, tx, c); },
                           [&](const recover_dead_cmd& c) { return apply_recover(*impl_, tx, c); },
                           [&](const abandon_cmd& c) { return apply_abandon(*impl_, tx, c); },
+                          [&](const claim_cmd& c) { return apply_claim(*impl_, tx, c); },
+                          [&](const cancel_cmd& c) { return apply_cancel(*impl_, tx, c); },
+                          [&](const kill_cmd& c) { return apply_kill(*impl_, tx, c); },
                       },
                       cmd);
   // A refused command still counts as applied (a replicated log applies every entry), but writes

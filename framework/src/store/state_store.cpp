@@ -24,6 +24,16 @@ std::string key_of(std::int64_t id) {
   return k;
 }
 
+std::string queue_key(std::int64_t priority, std::int64_t execution_id) {
+  // Flipping the sign bit makes unsigned order match signed order; inverting makes it descending.
+  const auto p = ~(static_cast<std::uint64_t>(priority) ^ (std::uint64_t{1} << 63));
+  return key_of(static_cast<std::int64_t>(p)) + key_of(execution_id);
+}
+
+std::string running_job_key(const std::string& job, std::int64_t execution_id) {
+  return job + '\0' + key_of(execution_id);
+}
+
 std::int64_t id_of(std::string_view k) {
   std::uint64_t u = 0;
   for (std::size_t i = 0; i < 8 && i < k.size(); ++i) u = (u << 8) | static_cast<unsigned char>(k[i]);
@@ -33,7 +43,8 @@ std::int64_t id_of(std::string_view k) {
 const std::vector<std::string>& state_store::impl::family_names() {
   static const std::vector<std::string> names{
       rocksdb::kDefaultColumnFamilyName, "instances", "instance_keys", "executions",
-      "instance_executions", "step_executions", "execution_steps", "contexts", "running"};
+      "instance_executions", "step_executions", "execution_steps", "contexts", "running", "queue",
+      "running_jobs"};
   return names;
 }
 
@@ -187,13 +198,21 @@ std::vector<job_execution_record> state_store::executions(const execution_filter
   std::vector<job_execution_record> out;
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[impl::executions].get()));
-  for (it->SeekToLast(); it->Valid(); it->Prev()) {
+  if (f.before) {
+    it->SeekForPrev(key_of(*f.before - 1));
+  } else {
+    it->SeekToLast();
+  }
+  for (; it->Valid(); it->Prev()) {
     json::error_code ec;
     auto v = json::parse(it->value().ToStringView(), ec);
     if (ec) continue;
     auto r = job_execution_from_json(v);
     if (!r) continue;
     if (f.job && r->job_name != *f.job) continue;
+    if (f.status && r->status != *f.status) continue;
+    if (f.since && r->create_time < *f.since) continue;
+    if (f.until && r->create_time >= *f.until) continue;
     out.push_back(std::move(*r));
     if (f.limit && out.size() >= f.limit) break;
   }
@@ -204,6 +223,36 @@ std::vector<std::int64_t> state_store::running_execution_ids() const {
   std::vector<std::int64_t> out;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[impl::running].get()));
   for (it->SeekToFirst(); it->Valid(); it->Next()) out.push_back(id_of(it->key().ToStringView()));
+  return out;
+}
+
+std::vector<job_execution_record> state_store::queued(std::size_t limit) const {
+  std::vector<job_execution_record> out;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[impl::queue].get()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (auto r = impl_->execution(id_of(it->key().ToStringView().substr(8)))) out.push_back(std::move(*r));
+    if (limit && out.size() >= limit) break;
+  }
+  return out;
+}
+
+std::vector<std::pair<batch_status, std::int64_t>> state_store::status_counts() const {
+  std::vector<std::pair<batch_status, std::int64_t>> out;
+  for (auto s : all_batch_statuses) out.emplace_back(s, 0);
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[impl::executions].get()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    json::error_code ec;
+    auto v = json::parse(it->value().ToStringView(), ec);
+    const auto* o = ec ? nullptr : v.if_object();
+    const auto* name = o ? o->if_contains("status") : nullptr;
+    if (!name || !name->is_string()) continue;
+    if (auto s = parse_batch_status(name->as_string())) {
+      for (auto& [status, n] : out) {
+        if (status == *s) ++n;
+      }
+    }
+  }
   return out;
 }
 

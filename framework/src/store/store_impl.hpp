@@ -16,6 +16,9 @@ namespace kiln {
 // Ids are stored as 8-byte big-endian keys so that RocksDB's order is numeric order.
 std::string key_of(std::int64_t id);
 std::int64_t id_of(std::string_view key);
+// Orders the queue: priority descending, then execution id (submission order) ascending.
+std::string queue_key(std::int64_t priority, std::int64_t execution_id);
+std::string running_job_key(const std::string& job, std::int64_t execution_id);
 
 struct state_store::impl {
   enum family : std::size_t {
@@ -28,6 +31,8 @@ struct state_store::impl {
     execution_steps,      // execution id + step execution id -> ""
     contexts,             // step execution id -> execution context (JSON)
     running,              // execution id -> "" while STARTING, STARTED or STOPPING
+    queue,                // queue_key(priority, execution id) -> queue_entry JSON, while queued
+    running_jobs,         // job name '\0' execution id -> "" while claimed (or run at once) and running
   };
   static const std::vector<std::string>& family_names();
 

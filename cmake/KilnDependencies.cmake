@@ -7,6 +7,14 @@ find_dependency(spdlog)
 find_dependency(CLI11)
 find_dependency(RocksDB)
 find_dependency(Boost 1.81 COMPONENTS json)
+# /metrics: prometheus-cpp's core (metric types and the text format), no HTTP server of its own.
+find_dependency(prometheus-cpp)
+# REST server and client. Debian builds cpp-httplib as a library with OpenSSL, zlib and brotli
+# support; its pkg-config file carries the matching defines, which must be the same everywhere.
+find_dependency(PkgConfig)
+if(NOT TARGET PkgConfig::KILN_HTTPLIB)
+  pkg_check_modules(KILN_HTTPLIB REQUIRED IMPORTED_TARGET GLOBAL cpp-httplib)
+endif()
 
 # CAF 0.17 ships no CMake package in Debian: define imported targets by hand.
 if(NOT TARGET kiln_caf::core)

@@ -2,6 +2,7 @@
 // graceful stop on the first SIGINT/SIGTERM (immediate exit on the second).
 
 #include "commands.hpp"
+#include "../signal_watcher.hpp"
 
 #include <kiln/actors/job_runner.hpp>
 #include <kiln/command_log.hpp>
@@ -88,60 +89,6 @@ class progress_display {
   clock::time_point last_sample_time_{};
   std::thread thread_;
 };
-
-// Waits for SIGINT/SIGTERM on its own thread (the signals are blocked everywhere else).
-class signal_watcher {
- public:
-  explicit signal_watcher(std::function<void()> on_first) : on_first_(std::move(on_first)) {
-    thread_ = std::thread([this] { loop(); });
-  }
-  ~signal_watcher() {
-    done_ = true;
-    thread_.join();
-  }
-  static void block_in_this_thread() {
-    sigset_t set = signals();
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  }
-
- private:
-  static sigset_t signals() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    return set;
-  }
-  void loop() {
-    const sigset_t set = signals();
-    int count = 0;
-    while (!done_) {
-      timespec timeout{0, 100'000'000};
-      const int sig = sigtimedwait(&set, nullptr, &timeout);
-      if (sig <= 0) continue;
-      if (++count == 1) {
-        spdlog::warn("{} received: stopping after the current chunk (send it again to exit at once)",
-                     sig == SIGINT ? "SIGINT" : "SIGTERM");
-        on_first_();
-      } else {
-        spdlog::warn("second signal: exiting now; the next run resumes from the last checkpoint");
-        spdlog::default_logger()->flush();
-        ::_exit(128 + sig);
-      }
-    }
-  }
-  std::function<void()> on_first_;
-  std::atomic<bool> done_{false};
-  std::thread thread_;
-};
-
-int code_for(batch_status s) {
-  switch (s) {
-    case batch_status::completed: return static_cast<int>(exit_code::completed);
-    case batch_status::stopped: return static_cast<int>(exit_code::stopped);
-    default: return static_cast<int>(exit_code::failed);
-  }
-}
 
 }  // namespace
 

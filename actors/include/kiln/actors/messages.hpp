@@ -14,6 +14,10 @@ using run_atom = caf::atom_constant<caf::atom("run")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using chunk_atom = caf::atom_constant<caf::atom("chunk")>;
 using step_done_atom = caf::atom_constant<caf::atom("stepdone")>;
+using wake_atom = caf::atom_constant<caf::atom("wake")>;
+using claim_atom = caf::atom_constant<caf::atom("claim")>;
+using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
+using run_done_atom = caf::atom_constant<caf::atom("rundone")>;
 
 // How a step execution or a job execution ended.
 struct outcome {

@@ -36,6 +36,9 @@ void register_all(registry& jobs) {
   jobs.add(csv_to_jsonl());
   jobs.add(generate_csv());
   jobs.add(count_lines());
+  jobs.add(noop());
+  jobs.add(sleep_job());
+  jobs.add(exclusive_sleep());
 }
 
 }  // namespace kiln::examples

@@ -17,6 +17,15 @@ job generate_csv();
 // count-lines file=F: a tasklet that counts the lines of a file and keeps the count in its context.
 job count_lines();
 
+// noop: does nothing (dispatch benchmarks); accepts any parameters.
+job noop();
+
+// sleep ms=N [tag=T]: sleeps N milliseconds in checkpointed 50 ms ticks (stoppable, restartable).
+job sleep_job();
+
+// exclusive-sleep ms=N [tag=T]: sleep with concurrency forbid and recovery none.
+job exclusive_sleep();
+
 void register_all(registry& jobs);
 
 }  // namespace kiln::examples

@@ -120,7 +120,7 @@ void claim(self_ptr self) {
   const auto free = st.config.max_concurrent - static_cast<std::int64_t>(st.runners.size());
   if (free <= 0) return;
   // Reading the committed queue first avoids proposing (and syncing) a claim that finds nothing.
-  if (st.log->state().queued(1).empty()) return;
+  if (st.log->state().queue_depth() == 0) return;
   claim_cmd c;
   c.node = st.config.node;
   c.max = free;

@@ -13,6 +13,7 @@ rest_client::rest_client(std::string server, std::string token)
   client_->set_connection_timeout(std::chrono::seconds(5));
   client_->set_read_timeout(std::chrono::seconds(60));
   client_->set_keep_alive(true);
+  client_->set_tcp_nodelay(true);
   if (!token_.empty()) client_->set_bearer_token_auth(token_);
 }
 

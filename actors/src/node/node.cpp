@@ -220,7 +220,7 @@ node_status node_impl::status() const {
   s.started_at = started_at_;
   s.uptime_ms = now_ms() - started_at_;
   s.running = static_cast<std::int64_t>(running_->size());
-  s.queued = static_cast<std::int64_t>(store_->queued().size());
+  s.queued = static_cast<std::int64_t>(store_->queue_depth());
   s.capacity = options_.max_concurrent_jobs;
   s.queues = options_.queues;
   s.accepting = accepting_;

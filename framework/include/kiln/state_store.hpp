@@ -55,6 +55,7 @@ class state_store {
   [[nodiscard]] std::vector<std::int64_t> running_execution_ids() const;
   // Executions waiting in queues, in the order a node claims them (priority, then submission).
   [[nodiscard]] std::vector<job_execution_record> queued(std::size_t limit = 0) const;
+  [[nodiscard]] std::size_t queue_depth() const;
   // Number of executions in each status (every status present, zero included).
   [[nodiscard]] std::vector<std::pair<batch_status, std::int64_t>> status_counts() const;
   [[nodiscard]] std::vector<job_execution_record> instance_executions(std::int64_t instance_id) const;

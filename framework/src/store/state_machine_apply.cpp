@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 namespace kiln {
@@ -33,6 +34,12 @@ class transaction {
   }
   void erase(impl::family f, std::string_view key) {
     batch_.Delete(s_.cf[f].get(), rocksdb::Slice(key.data(), key.size()));
+    if (f == impl::queue || f == impl::running_jobs) index_changes_.push_back({f, std::string(key), std::nullopt});
+  }
+  // Writes to `queue` and `running_jobs` also reach their in-memory mirrors once the batch commits.
+  void put_indexed(impl::family f, std::string_view key, std::string_view value) {
+    put(f, key, value);
+    index_changes_.push_back({f, std::string(key), std::string(value)});
   }
   void put(const job_execution_record& r) { put(impl::executions, key_of(r.id), json::serialize(to_json(r))); }
   void put(const step_execution_record& r) { put(impl::step_executions, key_of(r.id), json::serialize(to_json(r))); }
@@ -53,6 +60,18 @@ class transaction {
     wo.sync = sync;
     auto st = s_.db->Write(wo, &batch_);
     if (!st.ok()) return fail(errc::storage, "state store write failed: " + st.ToString());
+    if (!index_changes_.empty()) {
+      std::unique_lock lock(s_.index_mu);
+      for (auto& c : index_changes_) {
+        if (c.family == impl::queue) {
+          if (c.value) s_.queue_index[c.key] = std::move(*c.value);
+          else s_.queue_index.erase(c.key);
+        } else {
+          if (c.value) s_.running_jobs_index.insert(c.key);
+          else s_.running_jobs_index.erase(c.key);
+        }
+      }
+    }
     s_.applied = applied;
     s_.last_instance = instance_;
     s_.last_execution = execution_;
@@ -61,8 +80,14 @@ class transaction {
   }
 
  private:
+  struct index_change {
+    impl::family family;
+    std::string key;
+    std::optional<std::string> value;  // nullopt = erased
+  };
   impl& s_;
   rocksdb::WriteBatch batch_;
+  std::vector<index_change> index_changes_;
   std::int64_t instance_;
   std::int64_t execution_;
   std::int64_t step_execution_;
@@ -129,10 +154,10 @@ expected<apply_result> apply_create(impl& s, transaction& tx, const create_execu
   if (c.queue.empty()) {
     e.node = c.node.empty() ? std::string("local") : c.node;
     e.claim_time = c.time;
-    tx.put(impl::running_jobs, running_job_key(e.job_name, e.id), "");
+    tx.put_indexed(impl::running_jobs, running_job_key(e.job_name, e.id), "");
   } else {
     json::object entry{{"queue", c.queue}, {"job", c.job}, {"forbid_concurrent", c.forbid_concurrent}};
-    tx.put(impl::queue, queue_key(c.priority, e.id), json::serialize(entry));
+    tx.put_indexed(impl::queue, queue_key(c.priority, e.id), json::serialize(entry));
   }
   tx.put(e);
   tx.put(impl::instance_executions, pair_key(r.instance_id, e.id), "");
@@ -312,11 +337,10 @@ expected<apply_result> apply_recover(impl& s, transaction& tx, const recover_dea
   return r;
 }
 
-bool job_has_running(impl& s, const std::string& job) {
+bool job_has_running(const impl& s, const std::string& job) {
   const std::string prefix = job + '\0';
-  std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(rocksdb::ReadOptions(), s.cf[impl::running_jobs].get()));
-  it->Seek(prefix);
-  return it->Valid() && it->key().starts_with(prefix);
+  auto it = s.running_jobs_index.lower_bound(prefix);
+  return it != s.running_jobs_index.end() && it->starts_with(prefix);
 }
 
 expected<apply_result> apply_claim(impl& s, transaction& tx, const claim_cmd& c) {
@@ -325,10 +349,9 @@ expected<apply_result> apply_claim(impl& s, transaction& tx, const claim_cmd& c)
   auto remaining = c.max;
   auto queue_free = c.queue_free;
   std::set<std::string> claimed_jobs;  // forbid-concurrent jobs taken by this claim
-  std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(rocksdb::ReadOptions(), s.cf[impl::queue].get()));
-  for (it->SeekToFirst(); it->Valid() && remaining > 0; it->Next()) {
+  for (auto it = s.queue_index.begin(); it != s.queue_index.end() && remaining > 0; ++it) {
     json::error_code ec;
-    auto v = json::parse(it->value().ToStringView(), ec);
+    auto v = json::parse(it->second, ec);
     if (ec || !v.is_object()) continue;
     const auto& entry = v.as_object();
     const std::string queue(entry.at("queue").as_string());
@@ -338,14 +361,14 @@ expected<apply_result> apply_claim(impl& s, transaction& tx, const claim_cmd& c)
     if (limit != queue_free.end() && limit->second <= 0) continue;
     const bool forbid = entry.at("forbid_concurrent").as_bool();
     if (forbid && (claimed_jobs.contains(job) || job_has_running(s, job))) continue;
-    const auto id = id_of(it->key().ToStringView().substr(8));
+    const auto id = id_of(std::string_view(it->first).substr(8));
     auto e = s.execution(id);
     if (!e) return std::unexpected(e.error());
     e->node = c.node;
     e->claim_time = e->last_updated = c.time;
     tx.put(*e);
-    tx.erase(impl::queue, it->key().ToStringView());
-    tx.put(impl::running_jobs, running_job_key(job, id), "");
+    tx.erase(impl::queue, it->first);
+    tx.put_indexed(impl::running_jobs, running_job_key(job, id), "");
     claimed_jobs.insert(job);
     r.executions.push_back(id);
     --remaining;

@@ -112,6 +112,7 @@ expected<std::unique_ptr<state_store>> state_store::open(const std::filesystem::
   p->db.reset(db);
   for (auto* h : handles) p->cf.emplace_back(h);
   if (auto loaded = p->load_meta(); !loaded) return std::unexpected(loaded.error());
+  p->load_indexes();
   if (!p->read_only) write_owner(dir);
   return std::unique_ptr<state_store>(new state_store(std::move(p)));
 }
@@ -141,6 +142,13 @@ expected<void> state_store::impl::load_meta() {
   last_execution = read_counter("last_execution_id");
   last_step_execution = read_counter("last_step_execution_id");
   return {};
+}
+
+void state_store::impl::load_indexes() {
+  std::unique_ptr<rocksdb::Iterator> q(db->NewIterator(rocksdb::ReadOptions(), cf[queue].get()));
+  for (q->SeekToFirst(); q->Valid(); q->Next()) queue_index.emplace(q->key().ToString(), q->value().ToString());
+  std::unique_ptr<rocksdb::Iterator> r(db->NewIterator(rocksdb::ReadOptions(), cf[running_jobs].get()));
+  for (r->SeekToFirst(); r->Valid(); r->Next()) running_jobs_index.insert(r->key().ToString());
 }
 
 std::optional<std::string> state_store::impl::get(family f, std::string_view key) const {
@@ -227,13 +235,24 @@ std::vector<std::int64_t> state_store::running_execution_ids() const {
 }
 
 std::vector<job_execution_record> state_store::queued(std::size_t limit) const {
+  std::vector<std::int64_t> ids;
+  {
+    std::shared_lock lock(impl_->index_mu);
+    for (const auto& [key, _] : impl_->queue_index) {
+      if (limit && ids.size() >= limit) break;
+      ids.push_back(id_of(std::string_view(key).substr(8)));
+    }
+  }
   std::vector<job_execution_record> out;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[impl::queue].get()));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    if (auto r = impl_->execution(id_of(it->key().ToStringView().substr(8)))) out.push_back(std::move(*r));
-    if (limit && out.size() >= limit) break;
+  for (auto id : ids) {
+    if (auto r = impl_->execution(id)) out.push_back(std::move(*r));
   }
   return out;
+}
+
+std::size_t state_store::queue_depth() const {
+  std::shared_lock lock(impl_->index_mu);
+  return impl_->queue_index.size();
 }
 
 std::vector<std::pair<batch_status, std::int64_t>> state_store::status_counts() const {

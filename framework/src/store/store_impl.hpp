@@ -6,7 +6,10 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include <map>
 #include <memory>
+#include <set>
+#include <shared_mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,7 +54,16 @@ struct state_store::impl {
   std::int64_t last_execution = 0;
   std::int64_t last_step_execution = 0;
 
+  // In-memory mirrors of the `queue` and `running_jobs` families. Both see constant inserts and
+  // deletes; scanning RocksDB for their first live key would step over every tombstone left by
+  // earlier claims, so claims and queue queries read these instead. Loaded at open, changed only
+  // after an apply's batch commits; apply (the only writer) reads them without the lock.
+  mutable std::shared_mutex index_mu;
+  std::map<std::string, std::string> queue_index;
+  std::set<std::string> running_jobs_index;
+
   expected<void> load_meta();
+  void load_indexes();
   [[nodiscard]] std::optional<std::string> get(family f, std::string_view key) const;
   [[nodiscard]] expected<job_execution_record> execution(std::int64_t id) const;
   [[nodiscard]] expected<step_execution_record> step_execution(std::int64_t id) const;

@@ -240,7 +240,8 @@ TEST_CASE("examples - csv-to-jsonl converts - trims - skips - count-lines counts
     auto jobs = run_kiln(dir, {"jobs", "--json"});
     REQUIRE(jobs.exit_code == 0);
     std::set<std::string> names;
-    for (const auto& j : json::parse(jobs.out).as_array()) names.insert(std::string(j.as_object().at("name").as_string()));
+    const auto listed = json::parse(jobs.out);
+    for (const auto& j : listed.as_array()) names.insert(std::string(j.as_object().at("name").as_string()));
     CHECK(names.contains("csv-to-jsonl"));
     CHECK(names.contains("count-lines"));
     CHECK(names.contains("generate-csv"));

@@ -25,8 +25,10 @@ expected<std::int64_t> job_run::create() {
 }
 
 expected<void> job_run::start() {
-  auto r = log_.propose(start_execution_cmd{execution_id_, now_ms()});
-  if (!r) return std::unexpected(r.error());
+  // Proposed without waiting: the first start_step (ordered after it by the log) needs it applied,
+  // not this thread to have seen it durable. A refusal (say, the execution was killed while
+  // queued) makes that start_step fail too, which ends the run.
+  (void)log_.propose_async(start_execution_cmd{execution_id_, now_ms()});
   return {};
 }
 

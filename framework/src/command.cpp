@@ -68,6 +68,7 @@ std::string encode(const command& c) {
             o["type"] = "end_execution";
             o["execution_id"] = x.execution_id;
             o["time"] = x.time;
+            if (!x.restart_step.empty()) o["restart_step"] = x.restart_step;
             return o;
           },
           [](const recover_dead_cmd& x) {
@@ -139,7 +140,7 @@ expected<command> decode(std::string_view text) {
   } else if (type == "end_execution") {
     auto s = status();
     if (!s) return fail(errc::bad_command, "end_execution: bad status");
-    out = end_execution_cmd{r.i64("execution_id"), *s, exit(), time};
+    out = end_execution_cmd{r.i64("execution_id"), *s, exit(), time, r.str("restart_step")};
   } else if (type == "recover_dead") {
     out = recover_dead_cmd{r.str("reason"), time};
   } else if (type == "abandon") {

@@ -1,5 +1,6 @@
 #include <kiln/job.hpp>
 
+#include <algorithm>
 #include <set>
 #include <stdexcept>
 
@@ -48,17 +49,151 @@ job_builder& job_builder::recovery(recovery_policy p) {
 }
 
 job_builder& job_builder::add_step(std::shared_ptr<const kiln::step> s) {
+  current_ = s->name();
+  job_.order_.push_back(s->name());
   job_.steps_.push_back(std::move(s));
   return *this;
+}
+
+job_builder& job_builder::decider(std::string name, decider_fn fn) {
+  current_ = name;
+  job_.order_.push_back(name);
+  job_.deciders_[std::move(name)] = std::move(fn);
+  return *this;
+}
+
+job_builder& job_builder::from(std::string node) {
+  current_ = std::move(node);
+  return *this;
+}
+
+job_builder& job_builder::on(std::string pattern) {
+  if (current_.empty()) throw std::invalid_argument("job '" + job_.name_ + "': on(\"" + pattern + "\") before any step");
+  if (pattern_) {
+    throw std::invalid_argument("job '" + job_.name_ + "': on(\"" + *pattern_ + "\") from '" + current_ +
+                                "' has no target (to, end, fail or stop_and_restart)");
+  }
+  pattern_ = std::move(pattern);
+  return *this;
+}
+
+job_builder& job_builder::add_transition(transition::kind what, std::string target) {
+  if (!pattern_) throw std::invalid_argument("job '" + job_.name_ + "': a transition needs on(pattern) first");
+  job_.transitions_.push_back({current_, std::move(*pattern_), what, std::move(target)});
+  pattern_.reset();
+  return *this;
+}
+
+job_builder& job_builder::to(std::string node) { return add_transition(transition::kind::to, std::move(node)); }
+job_builder& job_builder::end(std::string exit_code) {
+  return add_transition(transition::kind::end, std::move(exit_code));
+}
+job_builder& job_builder::fail() { return add_transition(transition::kind::fail, {}); }
+job_builder& job_builder::stop_and_restart(std::string node) {
+  return add_transition(transition::kind::stop_and_restart, std::move(node));
+}
+
+const step* job::find_step(const std::string& name) const {
+  for (const auto& s : steps_) {
+    if (s->name() == name) return s.get();
+  }
+  return nullptr;
+}
+
+const decider_fn* job::find_decider(const std::string& name) const {
+  auto it = deciders_.find(name);
+  return it == deciders_.end() ? nullptr : &it->second;
+}
+
+job::route job::route_after(const std::string& node, batch_status status, const exit_status& exit) const {
+  const transition* best = nullptr;
+  bool any = false;
+  for (const auto& t : transitions_) {
+    if (t.from != node) continue;
+    any = true;
+    if (exit_pattern_matches(t.pattern, exit.code) && (!best || more_specific(t.pattern, best->pattern))) best = &t;
+  }
+  route r;
+  if (!any) {
+    // The sequential default: on to the next declared node after a COMPLETED step.
+    if (status == batch_status::completed) {
+      auto it = std::find(order_.begin(), order_.end(), node);
+      if (it != order_.end() && ++it != order_.end()) {
+        r.next = *it;
+      } else {
+        r.exit = exit_status::completed();
+      }
+      return r;
+    }
+    r.status = status;
+    r.exit = exit;
+    return r;
+  }
+  if (!best) {
+    r.status = batch_status::failed;
+    r.exit = exit_status::failed("no transition from '" + node + "' matches exit code '" + exit.code + "'");
+    return r;
+  }
+  switch (best->what) {
+    case transition::kind::to: r.next = best->target; break;
+    case transition::kind::end: r.exit = {best->target, {}}; break;
+    case transition::kind::fail:
+      r.status = batch_status::failed;
+      r.exit = exit.code == "FAILED" ? exit : exit_status::failed("'" + node + "' ended " + exit.code);
+      break;
+    case transition::kind::stop_and_restart:
+      r.status = batch_status::stopped;
+      r.exit = exit_status::stopped("stopped after '" + node + "'; a restart resumes at '" + best->target + "'");
+      r.restart_at = best->target;
+      break;
+  }
+  return r;
+}
+
+bool exit_pattern_matches(std::string_view pattern, std::string_view code) {
+  // Iterative wildcard match with backtracking to the last '*'.
+  std::size_t p = 0, c = 0, star = std::string_view::npos, mark = 0;
+  while (c < code.size()) {
+    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == code[c])) {
+      ++p;
+      ++c;
+    } else if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = c;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      c = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+bool more_specific(std::string_view a, std::string_view b) {
+  auto wildcards = [](std::string_view s) { return std::count(s.begin(), s.end(), '*') * 2 + std::count(s.begin(), s.end(), '?'); };
+  if (wildcards(a) != wildcards(b)) return wildcards(a) < wildcards(b);
+  return a.size() > b.size();
 }
 
 job job_builder::build() const {
   if (job_.name_.empty()) throw std::invalid_argument("a job needs a name");
   if (job_.steps_.empty()) throw std::invalid_argument("job '" + job_.name_ + "' has no steps");
+  if (pattern_) throw std::invalid_argument("job '" + job_.name_ + "': on(\"" + *pattern_ + "\") has no target");
   std::set<std::string> names;
-  for (const auto& s : job_.steps_) {
-    if (!names.insert(s->name()).second) {
-      throw std::invalid_argument("job '" + job_.name_ + "' has two steps named '" + s->name() + "'");
+  for (const auto& n : job_.order_) {
+    if (!names.insert(n).second) {
+      throw std::invalid_argument("job '" + job_.name_ + "' has two steps or deciders named '" + n + "'");
+    }
+  }
+  for (const auto& t : job_.transitions_) {
+    if (!names.contains(t.from)) {
+      throw std::invalid_argument("job '" + job_.name_ + "': transition from unknown step '" + t.from + "'");
+    }
+    if ((t.what == transition::kind::to || t.what == transition::kind::stop_and_restart) && !names.contains(t.target)) {
+      throw std::invalid_argument("job '" + job_.name_ + "': transition from '" + t.from + "' on '" + t.pattern +
+                                  "' to unknown step '" + t.target + "'");
     }
   }
   std::set<std::string> params;

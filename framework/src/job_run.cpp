@@ -36,17 +36,65 @@ void job_run::end_with(batch_status status, exit_status exit) {
   if (!outcome_) outcome_ = {status, std::move(exit)};
 }
 
+bool job_run::advance(const std::string& node, batch_status status, const exit_status& exit) {
+  auto r = job_.route_after(node, status, exit);
+  if (!r.next.empty()) {
+    current_ = r.next;
+    return true;
+  }
+  restart_at_ = r.restart_at;
+  end_with(r.status, r.exit);
+  return false;
+}
+
 std::unique_ptr<step_worker> job_run::next_step() {
+  constexpr std::size_t max_visits = 100'000;
+  if (current_.empty() && !outcome_) {
+    current_ = job_.nodes().front();
+    // A restart after stop_and_restart resumes where that transition said.
+    if (auto e = log_.state().execution(execution_id_)) {
+      std::int64_t previous = 0;
+      for (const auto& other : log_.state().instance_executions(e->instance_id)) {
+        if (other.id < execution_id_ && other.id > previous) {
+          previous = other.id;
+          current_ = other.restart_step.empty() ? job_.nodes().front() : other.restart_step;
+        }
+      }
+      if (current_ != job_.nodes().front()) spdlog::info("flow resumes at '{}' (stop_and_restart)", current_);
+    }
+  }
   while (!outcome_) {
     if (stop_requested_) {
       end_with(batch_status::stopped, exit_status::stopped("stopped on request"));
       break;
     }
-    if (next_index_ >= job_.steps().size()) {
-      end_with(batch_status::completed, exit_status::completed());
+    if (++visits_ > max_visits) {
+      end_with(batch_status::failed, exit_status::failed("the flow visited more than 100000 steps; does it loop?"));
       break;
     }
-    const auto& def = *job_.steps()[next_index_++];
+    const std::string node = current_;
+    if (const auto* decide = job_.find_decider(node)) {
+      flow_state state{params_, last_node_, last_status_, last_exit_};
+      std::string code;
+      try {
+        code = (*decide)(state);
+      } catch (const std::exception& e) {
+        end_with(batch_status::failed, exit_status::failed("decider '" + node + "' failed: " + e.what()));
+        break;
+      }
+      spdlog::info("decider '{}' chose '{}'", node, code);
+      last_node_ = node;
+      last_status_ = batch_status::completed;
+      last_exit_ = {code, {}};
+      if (!advance(node, batch_status::completed, last_exit_)) break;
+      continue;
+    }
+    const step* def_ptr = job_.find_step(node);
+    if (!def_ptr) {
+      end_with(batch_status::failed, exit_status::failed("the flow reached unknown node '" + node + "'"));
+      break;
+    }
+    const auto& def = *def_ptr;
     auto r = log_.propose(start_step_cmd{execution_id_, def.name(), def.allow_start_if_complete(),
                                          def.start_limit(), now_ms()});
     if (!r) {
@@ -56,12 +104,17 @@ std::unique_ptr<step_worker> job_run::next_step() {
     }
     if (r->action == step_action::skip) {
       spdlog::info("skipping step '{}': {}", def.name(), r->skip_reason);
+      last_node_ = node;
+      last_status_ = batch_status::completed;
+      last_exit_ = r->skip_exit.code.empty() || r->skip_exit.code == "UNKNOWN" ? exit_status::completed() : r->skip_exit;
+      if (!advance(node, last_status_, last_exit_)) break;
       continue;
     }
     if (progress_) progress_->begin_step(def.name());
     step_context ctx(job_.name(), def.name(), execution_id_, r->step_execution_id, params_, std::move(r->context));
     if (ctx.is_restart()) spdlog::info("step '{}' resumes from its last checkpoint", def.name());
     try {
+      running_step_ = node;
       return def.make_worker(std::move(ctx), log_, progress_);
     } catch (const std::exception& e) {
       // The step execution exists; record its failure so it does not look running.
@@ -74,14 +127,21 @@ std::unique_ptr<step_worker> job_run::next_step() {
 }
 
 void job_run::step_finished(batch_status status, const exit_status& exit) {
-  if (status == batch_status::completed) return;
-  end_with(status, exit);
+  last_node_ = running_step_;
+  last_status_ = status;
+  last_exit_ = exit;
+  // A stop request ends the job STOPPED whatever the transitions say (Spring Batch does the same).
+  if (status == batch_status::stopped) {
+    end_with(status, exit);
+    return;
+  }
+  advance(running_step_, status, exit);
 }
 
 run_result job_run::finish() {
   if (!outcome_) end_with(batch_status::failed, exit_status::failed("the job ended before its steps"));
   auto [status, exit] = *outcome_;
-  auto r = log_.propose(end_execution_cmd{execution_id_, status, exit, now_ms()});
+  auto r = log_.propose(end_execution_cmd{execution_id_, status, exit, now_ms(), restart_at_});
   if (!r) {
     spdlog::error("could not record the end of execution {}: {}", execution_id_, r.error().describe());
     return {execution_id_, batch_status::failed, exit_status::failed(r.error().message())};

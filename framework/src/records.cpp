@@ -58,7 +58,8 @@ json::value to_json(const job_execution_record& r) {
                       {"queue", r.queue},
                       {"priority", r.priority},
                       {"node", r.node},
-                      {"claim_time", r.claim_time}};
+                      {"claim_time", r.claim_time},
+                      {"restart_step", r.restart_step}};
 }
 
 expected<job_execution_record> job_execution_from_json(const json::value& v) {
@@ -77,6 +78,7 @@ expected<job_execution_record> job_execution_from_json(const json::value& v) {
   out.priority = r.i64("priority");
   out.node = r.str("node");
   out.claim_time = r.i64("claim_time");
+  out.restart_step = r.str("restart_step");
   if (!r.ok() || !status) return fail(errc::storage, "corrupt job execution record");
   out.status = *status;
   if (const auto* p = r.raw("parameters")) {

@@ -104,12 +104,14 @@ struct request_stop_cmd {
   std::int64_t time = 0;
 };
 
-// A job execution ends (COMPLETED, FAILED or STOPPED).
+// A job execution ends (COMPLETED, FAILED or STOPPED). restart_step: set when a flow's
+// stop_and_restart ended it; the instance's next execution resumes the flow there.
 struct end_execution_cmd {
   std::int64_t execution_id = 0;
   batch_status status = batch_status::completed;
   exit_status exit;
   std::int64_t time = 0;
+  std::string restart_step;
 };
 
 // Every execution and step execution still running belonged to a process that is gone (the
@@ -143,6 +145,7 @@ struct apply_result {
   bool restart = false;             // create_execution: the instance ran before
   step_action action = step_action::start;  // start_step
   std::string skip_reason;          // start_step with action skip
+  exit_status skip_exit;            // start_step with action skip: how the step ended before
   execution_context context;        // start_step: the context to resume from
   std::int64_t affected = 0;        // recover_dead: executions marked FAILED
   std::vector<std::int64_t> executions;  // claim: claimed; recover_dead: marked FAILED

@@ -2,11 +2,13 @@
 // A job: a name, its declared parameters, and a sequence of steps (Spring Batch's SimpleJob).
 // Build with job_builder; register in a registry to make it runnable from the CLI.
 
+#include <kiln/flow.hpp>
 #include <kiln/job_parameters.hpp>
 #include <kiln/step.hpp>
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,21 @@ class job {
   [[nodiscard]] concurrency_policy concurrency() const { return concurrency_; }
   [[nodiscard]] recovery_policy recovery() const { return recovery_; }
   [[nodiscard]] const std::vector<std::shared_ptr<const step>>& steps() const { return steps_; }
+  // Steps and deciders in declaration order; the first is where the flow starts.
+  [[nodiscard]] const std::vector<std::string>& nodes() const { return order_; }
+  [[nodiscard]] const std::vector<transition>& transitions() const { return transitions_; }
+  [[nodiscard]] const step* find_step(const std::string& name) const;
+  [[nodiscard]] const decider_fn* find_decider(const std::string& name) const;
+
+  // Where the flow goes after `node` ended with (status, exit): the next node's name, or an end
+  // state (status, exit code) when `next` comes back empty.
+  struct route {
+    std::string next;
+    batch_status status = batch_status::completed;
+    exit_status exit;
+    std::string restart_at;  // stop_and_restart: where the next execution resumes
+  };
+  [[nodiscard]] route route_after(const std::string& node, batch_status status, const exit_status& exit) const;
   // Types, defaults and checks `args` (`[-]name[(type)]=value` each) against the declared specs.
   [[nodiscard]] expected<job_parameters> parameters_from(const std::vector<std::string>& args) const;
   [[nodiscard]] expected<job_parameters> validate(const std::vector<raw_parameter>& raw) const;
@@ -43,6 +60,9 @@ class job {
   concurrency_policy concurrency_ = concurrency_policy::allow;
   recovery_policy recovery_ = recovery_policy::restart;
   std::vector<std::shared_ptr<const step>> steps_;
+  std::vector<std::string> order_;
+  std::map<std::string, decider_fn> deciders_;
+  std::vector<transition> transitions_;
 };
 
 class job_builder {
@@ -72,11 +92,30 @@ class job_builder {
   }
   job_builder& add_step(std::shared_ptr<const kiln::step> s);
 
-  // Throws std::invalid_argument for a job without steps or with two steps of the same name.
+  // A decider: a node that runs no step, only picks the exit code its transitions route on.
+  job_builder& decider(std::string name, decider_fn fn);
+  // Transitions. `on` starts one from the node declared last (or named by `from`), and one of
+  // `to`, `end`, `fail`, `stop_and_restart` completes it:
+  //   .step(load).on("FAILED").to("cleanup").from("load").on("*").to("report")
+  job_builder& from(std::string node);
+  job_builder& on(std::string pattern);
+  job_builder& to(std::string node);
+  // Ends the job COMPLETED with this exit code.
+  job_builder& end(std::string exit_code = "COMPLETED");
+  // Ends the job FAILED.
+  job_builder& fail();
+  // Ends the job STOPPED; restarting the instance resumes the flow at `node`.
+  job_builder& stop_and_restart(std::string node);
+
+  // Throws std::invalid_argument for a job without steps, two nodes of the same name, a
+  // transition to an unknown node, or an `on` without its target.
   [[nodiscard]] job build() const;
 
  private:
+  job_builder& add_transition(transition::kind what, std::string target);
   job job_;
+  std::string current_;  // the node transitions start from
+  std::optional<std::string> pattern_;
 };
 
 // The jobs an application can run, by name.

@@ -31,8 +31,9 @@ class job_run {
   [[nodiscard]] std::int64_t execution_id() const { return execution_id_; }
   // Marks the execution STARTED.
   expected<void> start();
-  // Starts the next step to run, skipping those the restart rules skip. nullptr when the job is
-  // done (all steps ran, one did not complete, or a stop was requested).
+  // Walks the flow to the next step to run: evaluates deciders, follows transitions, and routes
+  // steps the restart rules skip by the exit status they ended with before. nullptr when the job
+  // reached an end state (or a stop was requested).
   std::unique_ptr<step_worker> next_step();
   // The outcome of the step returned by the last next_step().
   void step_finished(batch_status status, const exit_status& exit);
@@ -45,12 +46,20 @@ class job_run {
 
  private:
   void end_with(batch_status status, exit_status exit);
+  // Follows the transitions out of `node`; false when the flow ended.
+  bool advance(const std::string& node, batch_status status, const exit_status& exit);
   const job& job_;
   job_parameters params_;
   command_log& log_;
   std::shared_ptr<run_progress> progress_;
   std::int64_t execution_id_ = 0;
-  std::size_t next_index_ = 0;
+  std::string current_;      // the next node to run; empty = the flow has not started
+  std::string running_step_;  // the node of the step returned by next_step()
+  std::string restart_at_;    // stop_and_restart target, recorded with the end of the execution
+  std::size_t visits_ = 0;    // node visits, to stop a flow that loops forever
+  std::string last_node_;
+  batch_status last_status_ = batch_status::completed;
+  exit_status last_exit_ = exit_status::completed();
   std::atomic<bool> stop_requested_{false};
   bool stop_recorded_ = false;
   std::optional<std::pair<batch_status, exit_status>> outcome_;

@@ -50,6 +50,7 @@ struct job_execution_record {
   std::int64_t priority = 0;
   std::string node;
   std::int64_t claim_time = 0;  // ms since epoch; when a node took it from its queue
+  std::string restart_step;     // where a restart resumes the flow (set by stop_and_restart)
 
   // STARTING and still waiting in its queue (submitted, not yet claimed by a node).
   [[nodiscard]] bool queued() const { return status == batch_status::starting && node.empty() && !queue.empty(); }

@@ -217,6 +217,7 @@ expected<apply_result> apply_start_step(impl& s, transaction& tx, const start_st
     r.action = step_action::skip;
     r.skip_reason = fmt::format("step '{}' already {} in execution {}", c.step, to_string(last->status),
                                 last->execution_id);
+    r.skip_exit = last->exit;
     return r;
   }
   if (c.start_limit > 0 && starts >= c.start_limit) {
@@ -319,6 +320,7 @@ expected<apply_result> apply_end_execution(impl& s, transaction& tx, const end_e
   }
   auto e = running_execution(s, c.execution_id, "end_execution");
   if (!e) return std::unexpected(e.error());
+  e->restart_step = c.restart_step;
   end_execution(tx, *e, c.status, c.exit, c.time);
   return ids(e->id);
 }

@@ -147,7 +147,7 @@ TEST_CASE("job builder refuses jobs without steps or with duplicate step names",
   auto noop = [](step_context&) { return repeat_status::finished; };
   CHECK_THROWS_WITH(job_builder("empty").build(), Catch::Contains("no steps"));
   CHECK_THROWS_WITH(job_builder("dup").step(tasklet_step("a", noop)).next(tasklet_step("a", noop)).build(),
-                    Catch::Contains("two steps named 'a'"));
+                    Catch::Contains("two steps or deciders named 'a'"));
   registry r;
   r.add(job_builder("one").step(tasklet_step("a", noop)).build());
   CHECK_THROWS(r.add(job_builder("one").step(tasklet_step("a", noop)).build()));

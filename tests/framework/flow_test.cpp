@@ -6,6 +6,7 @@
 #include <kiln/command_log.hpp>
 #include <kiln/job.hpp>
 #include <kiln/job_run.hpp>
+#include <kiln/job_step.hpp>
 #include <kiln/state_store.hpp>
 
 #include <catch2/catch.hpp>
@@ -191,4 +192,35 @@ TEST_CASE("flow: bad flow definitions are refused at build time", "[framework][f
                     Catch::Contains("unknown step 'zzz'"));
   CHECK_THROWS_WITH(job_builder("x").step(f.step("a")).decider("a", [](const flow_state&) { return std::string(); }).build(),
                     Catch::Contains("two steps or deciders named 'a'"));
+}
+
+TEST_CASE("flow: a job step runs a child job and takes its status", "[framework][flow]") {
+  fixture f;
+  bool child_breaks = true;
+  auto child = job_builder("child")
+                   .step(f.step("child-a"))
+                   .next(tasklet_step("child-b", [&](step_context&) {
+                     f.trace.push_back("child-b");
+                     if (child_breaks) throw std::runtime_error("child-b broke");
+                     return repeat_status::finished;
+                   }))
+                   .build();
+  auto parent = job_builder("parent").step(f.step("before")).next(job_step("run-child", child)).next(f.step("after")).build();
+  auto first = f.run(parent);
+  CHECK(first.status == batch_status::failed);
+  CHECK(f.trace == std::vector<std::string>{"before", "child-a", "child-b"});
+  auto steps = f.store->step_executions(first.execution_id);
+  REQUIRE(steps.size() == 2);
+  CHECK_THAT(steps[1].exit.description, Catch::Contains("child job 'child'") && Catch::Contains("FAILED"));
+
+  child_breaks = false;
+  auto second = f.run(parent);
+  CHECK(second.status == batch_status::completed);
+  // The parent restarts at its job step; the child restarts at its failed step.
+  CHECK(f.trace == std::vector<std::string>{"before", "child-a", "child-b", "child-b", "after"});
+  auto ctx = f.store->step_context(f.store->step_executions(second.execution_id)[0].id);
+  CHECK(ctx.at("child_status").as_string() == "COMPLETED");
+  auto child_exec = f.store->execution(ctx.at("child_execution_id").as_int64()).value();
+  CHECK(child_exec.job_name == "child");
+  CHECK(child_exec.status == batch_status::completed);
 }

@@ -4,6 +4,7 @@
 #include <kiln/exceptions.hpp>
 #include <kiln/item.hpp>
 #include <kiln/job.hpp>
+#include <kiln/job_step.hpp>
 #include <kiln/job_parameters.hpp>
 #include <kiln/jobs/flat_file.hpp>
 #include <kiln/jobs/jsonl.hpp>

@@ -65,6 +65,8 @@ class step_worker {
   void commit(step_counts counts);
   void fail(std::string why, errc code = errc::step_failed);
   [[nodiscard]] run_progress* progress() { return progress_.get(); }
+  // Set once a stop was requested; for steps that pass it on (a job step to its child job).
+  [[nodiscard]] const std::atomic<bool>& stop_flag() const { return stop_requested_; }
 
  private:
   step_context ctx_;

@@ -26,6 +26,11 @@ job sleep_job();
 // exclusive-sleep ms=N [tag=T]: sleep with concurrency forbid and recovery none.
 job exclusive_sleep();
 
+// checked-import input=IN.csv output=OUT.jsonl [skip_limit=100] [report=no|yes]: a flow. On a
+// failed conversion the input is moved to IN.csv.rejected and the job FAILS; otherwise a decider
+// on `report` picks whether a report step counts the output lines.
+job checked_import();
+
 void register_all(registry& jobs);
 
 }  // namespace kiln::examples

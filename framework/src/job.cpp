@@ -139,7 +139,8 @@ job::route job::route_after(const std::string& node, batch_status status, const 
     case transition::kind::end: r.exit = {best->target, {}}; break;
     case transition::kind::fail:
       r.status = batch_status::failed;
-      r.exit = exit.code == "FAILED" ? exit : exit_status::failed("'" + node + "' ended " + exit.code);
+      r.exit = exit.code == "FAILED" ? exit
+                                     : exit_status::failed("the flow fails after '" + node + "' (exit " + exit.code + ")");
       break;
     case transition::kind::stop_and_restart:
       r.status = batch_status::stopped;

@@ -43,6 +43,10 @@ bool job_run::advance(const std::string& node, batch_status status, const exit_s
     return true;
   }
   restart_at_ = r.restart_at;
+  // A flow that handled a failure and then fails says what the failure was.
+  if (r.status == batch_status::failed && first_failure_ && r.exit.description.find(first_failure_->second) == std::string::npos) {
+    r.exit.description += "; earlier, step '" + first_failure_->first + "' failed: " + first_failure_->second;
+  }
   end_with(r.status, r.exit);
   return false;
 }
@@ -127,6 +131,7 @@ std::unique_ptr<step_worker> job_run::next_step() {
 }
 
 void job_run::step_finished(batch_status status, const exit_status& exit) {
+  if (status == batch_status::failed && !first_failure_) first_failure_ = {running_step_, exit.description};
   last_node_ = running_step_;
   last_status_ = status;
   last_exit_ = exit;

@@ -60,6 +60,7 @@ class job_run {
   std::string last_node_;
   batch_status last_status_ = batch_status::completed;
   exit_status last_exit_ = exit_status::completed();
+  std::optional<std::pair<std::string, std::string>> first_failure_;  // step, description
   std::atomic<bool> stop_requested_{false};
   bool stop_recorded_ = false;
   std::optional<std::pair<batch_status, exit_status>> outcome_;

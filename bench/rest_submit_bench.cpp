@@ -152,6 +152,11 @@ run_result run_once(const options& o, int run) {
     }
     r.dispatch_p50_ms = percentile(dispatch, 0.5);
     r.dispatch_p99_ms = percentile(dispatch, 0.99);
+    std::printf("run %d: %.0f executions/s end to end, %d COMPLETED; dispatch p50 %.1f ms p99 %.1f ms; submit "
+                "round trip p50 %.2f ms p99 %.2f ms\n",
+                run + 1, r.executions_per_s, r.completed, r.dispatch_p50_ms, r.dispatch_p99_ms, r.submit_p50_ms,
+                r.submit_p99_ms);
+    std::fflush(stdout);
   }
   std::filesystem::remove_all(data);
   return r;
@@ -179,10 +184,6 @@ int main(int argc, char** argv) {
   std::vector<double> rate, d50, d99, s50, s99;
   for (int run = 0; run < o.runs; ++run) {
     auto r = run_once(o, run);
-    std::printf("run %d: %.0f executions/s end to end, %d COMPLETED; dispatch p50 %.1f ms p99 %.1f ms; submit "
-                "round trip p50 %.2f ms p99 %.2f ms\n",
-                run + 1, r.executions_per_s, r.completed, r.dispatch_p50_ms, r.dispatch_p99_ms, r.submit_p50_ms,
-                r.submit_p99_ms);
     if (r.completed != o.executions) {
       std::fprintf(stderr, "only %d of %d executions COMPLETED\n", r.completed, o.executions);
       return 1;

@@ -6,9 +6,6 @@
 #include "example_jobs.hpp"
 #include "sales.hpp"
 
-#include <kiln/jobs/flat_file.hpp>
-#include <kiln/jobs/jsonl.hpp>
-
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -17,24 +14,12 @@
 namespace kiln::examples {
 
 job checked_import() {
-  return job_builder("checked-import")
-      .describe("csv-to-jsonl with a failure path (quarantine the input) and a decider (optional report)")
-      .parameter(param("input").required().existing_file().describe("CSV file with header id,name,amount"))
-      .parameter(param("output").required().non_empty().describe("JSON Lines file to write"))
-      .parameter(param("skip_limit", param_type::int64).default_value(std::int64_t{100}).at_least(0)
-                     .non_identifying().describe("bad rows tolerated before the conversion fails"))
+  job_builder b("checked-import");
+  b.describe("csv-to-jsonl with a failure path (quarantine the input) and a decider (optional report)")
       .parameter(param("report").default_value(std::string("no")).non_identifying()
-                     .describe("yes: count the output lines in a report step"))
-      .step(chunk_step<sale_row>("convert")
-                .reader(flat_file_reader<sale_row>("{input}", map_sale))
-                .processor([](sale_row r) -> std::optional<sale_row> {
-                  trim_in_place(r.name);
-                  return r;
-                })
-                .writer(jsonl_writer<sale_row>("{output}", write_sale_json))
-                .commit_interval(1000)
-                .skip<parse_error>()
-                .skip_limit([](const job_parameters& p) { return p.get_int64("skip_limit"); }))
+                     .describe("yes: count the output lines in a report step"));
+  return sales_parameters(b)
+      .step(convert_sales_step())
       .on("FAILED").to("quarantine")
       .on("*").to("report?")
       .step(tasklet_step("quarantine", [](step_context& ctx) {

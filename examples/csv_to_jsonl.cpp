@@ -33,26 +33,32 @@ void write_sale_json(const sale_row& s, std::string& out) {
   fmt::format_to(std::back_inserter(out), ",\"amount\":{}}}", s.amount);
 }
 
-job csv_to_jsonl() {
-  return job_builder("csv-to-jsonl")
-      .describe("CSV (id,name,amount) to JSON Lines; rows with a non-numeric amount are skipped")
-      .parameter(param("input").required().existing_file().describe("CSV file with header id,name,amount"))
+job_builder& sales_parameters(job_builder& b) {
+  return b.parameter(param("input").required().existing_file().describe("CSV file with header id,name,amount"))
       .parameter(param("output").required().non_empty().describe("JSON Lines file to write"))
       .parameter(param("skip_limit", param_type::int64).default_value(std::int64_t{100}).at_least(0)
                      .non_identifying().describe("bad rows tolerated before the step fails"))
       .parameter(param("commit_interval", param_type::int64).default_value(std::int64_t{1000}).positive()
-                     .non_identifying().describe("rows per checkpoint"))
-      .step(chunk_step<sale_row>("convert")
-                .reader(flat_file_reader<sale_row>("{input}", map_sale))
-                .processor([](sale_row r) -> std::optional<sale_row> {
-                  trim_in_place(r.name);
-                  return r;
-                })
-                .writer(jsonl_writer<sale_row>("{output}", write_sale_json))
-                .commit_interval_from([](const job_parameters& p) { return p.get_int64("commit_interval"); })
-                .skip<parse_error>()
-                .skip_limit([](const job_parameters& p) { return p.get_int64("skip_limit"); }))
-      .build();
+                     .non_identifying().describe("rows per checkpoint"));
+}
+
+chunk_step<sale_row> convert_sales_step() {
+  return std::move(chunk_step<sale_row>("convert")
+                       .reader(flat_file_reader<sale_row>("{input}", map_sale))
+                       .processor([](sale_row r) -> std::optional<sale_row> {
+                         trim_in_place(r.name);
+                         return r;
+                       })
+                       .writer(jsonl_writer<sale_row>("{output}", write_sale_json))
+                       .commit_interval_from([](const job_parameters& p) { return p.get_int64("commit_interval"); })
+                       .skip<parse_error>()
+                       .skip_limit([](const job_parameters& p) { return p.get_int64("skip_limit"); }));
+}
+
+job csv_to_jsonl() {
+  job_builder b("csv-to-jsonl");
+  b.describe("CSV (id,name,amount) to JSON Lines; rows with a non-numeric amount are skipped");
+  return sales_parameters(b).step(convert_sales_step()).build();
 }
 
 }  // namespace kiln::examples

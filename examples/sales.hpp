@@ -2,6 +2,7 @@
 // The csv-to-jsonl transform, shared by the example job and the benchmark's hand-written loop so
 // both do exactly the same parse, transform and serialization.
 
+#include <kiln/job.hpp>
 #include <kiln/jobs/flat_file.hpp>
 
 #include <string>
@@ -22,5 +23,11 @@ std::string trim(std::string_view s);
 void trim_in_place(std::string& s);
 // {"id":"..","name":"..","amount":12.5} without a newline.
 void write_sale_json(const sale_row& s, std::string& out);
+
+// The parameters input, output, skip_limit and commit_interval, and the chunk step "convert"
+// (CSV -> JSON Lines, bad amounts skipped up to skip_limit): shared by csv-to-jsonl and
+// checked-import.
+job_builder& sales_parameters(job_builder& b);
+chunk_step<sale_row> convert_sales_step();
 
 }  // namespace kiln::examples

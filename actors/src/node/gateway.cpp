@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 #include <charconv>
 #include <regex>
 #include <set>
@@ -211,6 +212,12 @@ expected<void> gateway::start() {
   const int threads = options_.http_threads;
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
   server_->set_payload_max_length(options_.max_body_bytes);
+  // cpp-httplib's default sets SO_REUSEPORT, which lets a second node bind the same port and take
+  // a share of its connections. SO_REUSEADDR alone still allows a quick restart on the port.
+  server_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   routes();
   if (addr->second == 0) {
     port_ = server_->bind_to_any_port(addr->first);

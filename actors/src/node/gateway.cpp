@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <charconv>
+#include <optional>
 #include <regex>
 #include <set>
 
@@ -116,6 +117,35 @@ json::object execution_json(const node_impl& node, const job_execution_record& e
   return o;
 }
 
+// cpp-httplib 0.11 reads a POST body that has neither Content-Length nor chunked encoding until the
+// client closes the connection (`curl -X POST url` stalled 5 s, then got 400), and applies
+// max_body_bytes only to bodies with a Content-Length. The POST routes read their body here.
+std::optional<std::string> read_body(const httplib::Request& req, httplib::Response& res,
+                                     const httplib::ContentReader& reader, std::size_t max_bytes) {
+  const bool chunked = req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
+  if (!chunked && !req.has_header("Content-Length")) return std::string();
+  std::string body;
+  bool too_large = false;
+  const bool read = reader([&](const char* data, std::size_t n) {
+    if (body.size() + n > max_bytes) {
+      too_large = true;
+      return false;
+    }
+    body.append(data, n);
+    return true;
+  });
+  if (too_large || res.status == 413) {
+    send_error(res, 413, "payload_too_large",
+               fmt::format("the request body is larger than {} bytes (max_body_bytes)", max_bytes));
+    return std::nullopt;
+  }
+  if (!read) {
+    send_error(res, 400, "bad_usage", "the request body could not be read");
+    return std::nullopt;
+  }
+  return body;
+}
+
 // The body of POST /api/v1/executions.
 struct submission {
   std::string job;
@@ -124,6 +154,9 @@ struct submission {
 };
 
 expected<submission> parse_submission(const std::string& body) {
+  if (body.empty()) {
+    return fail(errc::bad_usage, "the body is empty; send a JSON object like {\"job\": \"name\"}");
+  }
   json::error_code ec;
   auto v = json::parse(body, ec);
   if (ec) return fail(errc::bad_usage, "the body is not valid JSON: " + ec.message());
@@ -325,8 +358,11 @@ void gateway::routes() {
     send_json(res, 200, json::object{{"queued", std::move(out)}});
   });
 
-  s.Post("/api/v1/executions", [this](const httplib::Request& req, httplib::Response& res) {
-    auto sub = parse_submission(req.body);
+  s.Post("/api/v1/executions", [this](const httplib::Request& req, httplib::Response& res,
+                                       const httplib::ContentReader& reader) {
+    const auto body = read_body(req, res, reader, options_.max_body_bytes);
+    if (!body) return;
+    auto sub = parse_submission(*body);
     if (!sub) return send_error(res, sub.error());
     auto id = node_.submit(sub->job, sub->parameters, sub->options);
     if (!id) return send_error(res, id.error());
@@ -381,8 +417,10 @@ void gateway::routes() {
     }
     send_json(res, 200, *detail);
   });
+  // The operations take no body; one that is sent is read and ignored.
   s.Post(R"(/api/v1/executions/(\d+)/(stop|kill|cancel|restart|abandon))",
-         [this](const httplib::Request& req, httplib::Response& res) {
+         [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+           if (!read_body(req, res, reader, options_.max_body_bytes)) return;
            const auto id = path_id(req);
            const std::string action = req.matches[2];
            expected<void> done;

@@ -172,7 +172,9 @@ expected<submission> parse_submission(const std::string& body) {
           std::string text;
           if (pv.is_string()) {
             text = pv.as_string();
-          } else if (pv.is_int64() || pv.is_uint64() || pv.is_double() || pv.is_bool()) {
+          } else if (pv.is_double()) {
+            text = fmt::format("{}", pv.as_double());  // shortest form: 1.5, not serialize's 1.5E0
+          } else if (pv.is_int64() || pv.is_uint64() || pv.is_bool()) {
             text = json::serialize(pv);
           } else {
             return fail(errc::bad_parameter,

@@ -439,6 +439,7 @@ void gateway::routes() {
            if (!done) return send_error(res, done.error());
            auto e = node_.execution(new_id ? new_id : id);
            if (!e) return send_error(res, e.error());
+           if (new_id) res.set_header("Location", fmt::format("/api/v1/executions/{}", new_id));
            send_json(res, new_id ? 201 : 200, execution_json(node_, *e));
          });
 }

@@ -127,9 +127,12 @@ std::optional<std::string> read_body(const httplib::Request& req, httplib::Respo
   std::string body;
   bool too_large = false;
   const bool read = reader([&](const char* data, std::size_t n) {
-    if (body.size() + n > max_bytes) {
+    // Past the limit the rest is read and dropped (as cpp-httplib does with a Content-Length body
+    // that is too large): a client still sending would otherwise get a reset instead of the 413.
+    if (too_large || body.size() + n > max_bytes) {
       too_large = true;
-      return false;
+      body.clear();
+      return true;
     }
     body.append(data, n);
     return true;

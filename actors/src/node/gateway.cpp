@@ -106,8 +106,11 @@ expected<std::optional<std::int64_t>> time_param(const httplib::Request& req, co
   return std::optional<std::int64_t>{static_cast<std::int64_t>(timegm(&tm)) * 1000};
 }
 
+// Live progress only while the record says it runs: its runner leaves the running table a moment
+// after the end is recorded.
 json::object execution_json(const node_impl& node, const job_execution_record& e) {
   json::object o = to_json(e).as_object();
+  if (!is_running(e.status)) return o;
   if (auto p = node.progress(e.id)) {
     o["progress"] = json::object{{"step", p->step},         {"read", p->read},
                                  {"written", p->written},   {"skipped", p->skipped},
@@ -417,8 +420,9 @@ void gateway::routes() {
   s.Get(R"(/api/v1/executions/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
     auto detail = execution_detail(node_.store(), path_id(req));
     if (!detail) return send_error(res, detail.error());
-    if (auto p = node_.progress(path_id(req))) {
-      (*detail)["progress"] = execution_json(node_, node_.execution(path_id(req)).value()).at("progress");
+    if (auto e = node_.execution(path_id(req))) {
+      auto view = execution_json(node_, *e);
+      if (const auto* p = view.if_contains("progress")) (*detail)["progress"] = *p;
     }
     send_json(res, 200, *detail);
   });

@@ -183,3 +183,22 @@ TEST_CASE("queue: the queue commands replay to byte-identical state", "[framewor
   }
   CHECK(sa->dump() == sb->dump());
 }
+
+TEST_CASE("queue: execution pages go below 'before' and end at id 1", "[framework][queue]") {
+  temp_dir dir;
+  auto s = open_store(dir);
+  for (int i = 1; i <= 3; ++i) submitted(*s, submit("j", std::to_string(i), 0));
+  auto ids = [&](std::optional<std::int64_t> before) {
+    execution_filter f;
+    f.before = before;
+    f.limit = 2;
+    std::vector<std::int64_t> out;
+    for (const auto& e : s->executions(f)) out.push_back(e.id);
+    return out;
+  };
+  CHECK(ids(std::nullopt) == std::vector<std::int64_t>{3, 2});
+  CHECK(ids(2) == std::vector<std::int64_t>{1});
+  CHECK(ids(1).empty());
+  CHECK(ids(0).empty());
+  CHECK(ids(-7).empty());
+}

@@ -64,6 +64,10 @@ bool child_process::running() {
   return !reaped_;
 }
 
+std::string child_process::out() const { return read_file(out_); }
+
+std::string child_process::err() const { return read_file(err_); }
+
 process_result child_process::wait(double timeout_s) {
   if (!reaped_) {
     if (!wait_until([&] { return !running(); }, timeout_s)) {

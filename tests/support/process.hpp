@@ -28,6 +28,9 @@ class child_process {
   // Waits for the exit (at most timeout_s, then SIGKILL and a failed wait).
   process_result wait(double timeout_s = 120);
   [[nodiscard]] bool running();
+  // What the child has written so far (it may still be running).
+  [[nodiscard]] std::string out() const;
+  [[nodiscard]] std::string err() const;
 
  private:
   pid_t pid_ = -1;

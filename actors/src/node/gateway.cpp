@@ -11,7 +11,9 @@
 #include <spdlog/spdlog.h>
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 #include <charconv>
+#include <optional>
 #include <regex>
 #include <set>
 
@@ -104,8 +106,11 @@ expected<std::optional<std::int64_t>> time_param(const httplib::Request& req, co
   return std::optional<std::int64_t>{static_cast<std::int64_t>(timegm(&tm)) * 1000};
 }
 
+// Live progress only while the record says it runs: its runner leaves the running table a moment
+// after the end is recorded.
 json::object execution_json(const node_impl& node, const job_execution_record& e) {
   json::object o = to_json(e).as_object();
+  if (!is_running(e.status)) return o;
   if (auto p = node.progress(e.id)) {
     o["progress"] = json::object{{"step", p->step},         {"read", p->read},
                                  {"written", p->written},   {"skipped", p->skipped},
@@ -113,6 +118,38 @@ json::object execution_json(const node_impl& node, const job_execution_record& e
                                  {"fraction", p->fraction}};
   }
   return o;
+}
+
+// cpp-httplib 0.11 reads a POST body that has neither Content-Length nor chunked encoding until the
+// client closes the connection (`curl -X POST url` stalled 5 s, then got 400), and applies
+// max_body_bytes only to bodies with a Content-Length. The POST routes read their body here.
+std::optional<std::string> read_body(const httplib::Request& req, httplib::Response& res,
+                                     const httplib::ContentReader& reader, std::size_t max_bytes) {
+  const bool chunked = req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
+  if (!chunked && !req.has_header("Content-Length")) return std::string();
+  std::string body;
+  bool too_large = false;
+  const bool read = reader([&](const char* data, std::size_t n) {
+    // Past the limit the rest is read and dropped (as cpp-httplib does with a Content-Length body
+    // that is too large): a client still sending would otherwise get a reset instead of the 413.
+    if (too_large || body.size() + n > max_bytes) {
+      too_large = true;
+      body.clear();
+      return true;
+    }
+    body.append(data, n);
+    return true;
+  });
+  if (too_large || res.status == 413) {
+    send_error(res, 413, "payload_too_large",
+               fmt::format("the request body is larger than {} bytes (max_body_bytes)", max_bytes));
+    return std::nullopt;
+  }
+  if (!read) {
+    send_error(res, 400, "bad_usage", "the request body could not be read");
+    return std::nullopt;
+  }
+  return body;
 }
 
 // The body of POST /api/v1/executions.
@@ -123,6 +160,9 @@ struct submission {
 };
 
 expected<submission> parse_submission(const std::string& body) {
+  if (body.empty()) {
+    return fail(errc::bad_usage, "the body is empty; send a JSON object like {\"job\": \"name\"}");
+  }
   json::error_code ec;
   auto v = json::parse(body, ec);
   if (ec) return fail(errc::bad_usage, "the body is not valid JSON: " + ec.message());
@@ -138,7 +178,9 @@ expected<submission> parse_submission(const std::string& body) {
           std::string text;
           if (pv.is_string()) {
             text = pv.as_string();
-          } else if (pv.is_int64() || pv.is_uint64() || pv.is_double() || pv.is_bool()) {
+          } else if (pv.is_double()) {
+            text = fmt::format("{}", pv.as_double());  // shortest form: 1.5, not serialize's 1.5E0
+          } else if (pv.is_int64() || pv.is_uint64() || pv.is_bool()) {
             text = json::serialize(pv);
           } else {
             return fail(errc::bad_parameter,
@@ -214,6 +256,12 @@ expected<void> gateway::start() {
   // Responses go out as separate writes (headers, body): without NODELAY, Nagle's algorithm and
   // the client's delayed ACK add ~40 ms to every request.
   server_->set_tcp_nodelay(true);
+  // cpp-httplib's default sets SO_REUSEPORT, which lets a second node bind the same port and take
+  // a share of its connections. SO_REUSEADDR alone still allows a quick restart on the port.
+  server_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   routes();
   if (addr->second == 0) {
     port_ = server_->bind_to_any_port(addr->first);
@@ -321,8 +369,11 @@ void gateway::routes() {
     send_json(res, 200, json::object{{"queued", std::move(out)}});
   });
 
-  s.Post("/api/v1/executions", [this](const httplib::Request& req, httplib::Response& res) {
-    auto sub = parse_submission(req.body);
+  s.Post("/api/v1/executions", [this](const httplib::Request& req, httplib::Response& res,
+                                       const httplib::ContentReader& reader) {
+    const auto body = read_body(req, res, reader, options_.max_body_bytes);
+    if (!body) return;
+    auto sub = parse_submission(*body);
     if (!sub) return send_error(res, sub.error());
     auto id = node_.submit(sub->job, sub->parameters, sub->options);
     if (!id) return send_error(res, id.error());
@@ -372,13 +423,16 @@ void gateway::routes() {
   s.Get(R"(/api/v1/executions/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
     auto detail = execution_detail(node_.store(), path_id(req));
     if (!detail) return send_error(res, detail.error());
-    if (auto p = node_.progress(path_id(req))) {
-      (*detail)["progress"] = execution_json(node_, node_.execution(path_id(req)).value()).at("progress");
+    if (auto e = node_.execution(path_id(req))) {
+      auto view = execution_json(node_, *e);
+      if (const auto* p = view.if_contains("progress")) (*detail)["progress"] = *p;
     }
     send_json(res, 200, *detail);
   });
+  // The operations take no body; one that is sent is read and ignored.
   s.Post(R"(/api/v1/executions/(\d+)/(stop|kill|cancel|restart|abandon))",
-         [this](const httplib::Request& req, httplib::Response& res) {
+         [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+           if (!read_body(req, res, reader, options_.max_body_bytes)) return;
            const auto id = path_id(req);
            const std::string action = req.matches[2];
            expected<void> done;
@@ -395,6 +449,7 @@ void gateway::routes() {
            if (!done) return send_error(res, done.error());
            auto e = node_.execution(new_id ? new_id : id);
            if (!e) return send_error(res, e.error());
+           if (new_id) res.set_header("Location", fmt::format("/api/v1/executions/{}", new_id));
            send_json(res, new_id ? 201 : 200, execution_json(node_, *e));
          });
 }

@@ -207,6 +207,8 @@ std::vector<job_execution_record> state_store::executions(const execution_filter
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[impl::executions].get()));
   if (f.before) {
+    // Ids start at 1; key_of of a negative id would sort after every real id.
+    if (*f.before <= 1) return out;
     it->SeekForPrev(key_of(*f.before - 1));
   } else {
     it->SeekToLast();

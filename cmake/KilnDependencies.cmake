@@ -20,3 +20,11 @@ if(NOT TARGET kiln_caf::core)
   set_target_properties(kiln_caf::io PROPERTIES IMPORTED_LOCATION ${KILN_CAF_IO}
                         INTERFACE_LINK_LIBRARIES kiln_caf::core)
 endif()
+
+# cpp-httplib: Debian ships it compiled (libcpp-httplib.so, built with OpenSSL, zlib and brotli).
+# Its pkg-config file carries the CPPHTTPLIB_*_SUPPORT definitions that code including httplib.h
+# must see to match the library's ABI, so it is found through pkg-config.
+find_dependency(PkgConfig)
+if(NOT TARGET PkgConfig::KILN_HTTPLIB)
+  pkg_check_modules(KILN_HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+endif()

@@ -36,6 +36,7 @@ void register_all(registry& jobs) {
   jobs.add(csv_to_jsonl());
   jobs.add(generate_csv());
   jobs.add(count_lines());
+  jobs.add(command_and_http());
 }
 
 }  // namespace kiln::examples

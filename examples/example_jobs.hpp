@@ -17,6 +17,10 @@ job generate_csv();
 // count-lines file=F: a tasklet that counts the lines of a file and keeps the count in its context.
 job count_lines();
 
+// command-and-http url=URL [command=/bin/true] [args="a b c"]: tasklets from kiln/jobs: runs the
+// program (output in the step context), then GETs the URL (response in the step context).
+job command_and_http();
+
 void register_all(registry& jobs);
 
 }  // namespace kiln::examples

@@ -237,7 +237,7 @@ TEST_CASE("examples - csv-to-jsonl converts - trims - skips - count-lines counts
     CHECK(json::parse(list.out).as_array().size() == 1);
     auto jobs = run_kiln(dir, {"jobs", "--json"});
     REQUIRE(jobs.exit_code == 0);
-    CHECK(json::parse(jobs.out).as_array().size() == 3);
+    CHECK(json::parse(jobs.out).as_array().size() == 4);
     auto text = run_kiln(dir, {"show", std::to_string(execution_id_of(r))});
     CHECK_THAT(text.out, Catch::Contains("COMPLETED") && Catch::Contains("read 3"));
     CHECK(run_kiln(dir, {"show", "42"}).exit_code == 2);

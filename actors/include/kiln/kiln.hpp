@@ -5,7 +5,9 @@
 #include <kiln/item.hpp>
 #include <kiln/job.hpp>
 #include <kiln/job_parameters.hpp>
+#include <kiln/jobs/command_tasklet.hpp>
 #include <kiln/jobs/flat_file.hpp>
+#include <kiln/jobs/http_tasklet.hpp>
 #include <kiln/jobs/jsonl.hpp>
 #include <kiln/main.hpp>
 #include <kiln/step.hpp>

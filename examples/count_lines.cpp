@@ -40,6 +40,7 @@ void register_all(registry& jobs) {
   jobs.add(noop());
   jobs.add(sleep_job());
   jobs.add(exclusive_sleep());
+  jobs.add(command_and_http());
 }
 
 }  // namespace kiln::examples

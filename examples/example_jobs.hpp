@@ -31,6 +31,10 @@ job exclusive_sleep();
 // on `report` picks whether a report step counts the output lines.
 job checked_import();
 
+// command-and-http url=URL [command=/bin/true] [args="a b c"]: tasklets from kiln/jobs: runs the
+// program (output in the step context), then GETs the URL (response in the step context).
+job command_and_http();
+
 void register_all(registry& jobs);
 
 }  // namespace kiln::examples

@@ -115,7 +115,8 @@ std::unique_ptr<step_worker> job_run::next_step() {
       continue;
     }
     if (progress_) progress_->begin_step(def.name());
-    step_context ctx(job_.name(), def.name(), execution_id_, r->step_execution_id, params_, std::move(r->context));
+    step_context ctx(job_.name(), def.name(), execution_id_, r->step_execution_id, params_, std::move(r->context),
+                     step_stop_);
     if (ctx.is_restart()) spdlog::info("step '{}' resumes from its last checkpoint", def.name());
     try {
       running_step_ = node;
@@ -155,6 +156,7 @@ run_result job_run::finish() {
 }
 
 void job_run::request_stop() {
+  step_stop_.request();
   if (stop_requested_.exchange(true)) return;
   if (execution_id_ == 0) return;
   // Recorded asynchronously: the caller may be a signal watcher that must not block.
@@ -164,6 +166,7 @@ void job_run::request_stop() {
 expected<run_result> run_job(const job& j, const job_parameters& params, command_log& log,
                              const std::atomic<bool>* stop, std::shared_ptr<run_progress> progress) {
   job_run run(j, params, log, std::move(progress));
+  run.watch_stop(stop);
   auto id = run.create();
   if (!id) return std::unexpected(id.error());
   if (auto s = run.start(); !s) return std::unexpected(s.error());

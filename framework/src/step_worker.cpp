@@ -62,7 +62,7 @@ bool step_worker::open() {
 
 step_outcome step_worker::run_once() {
   if (failure_) return step_outcome::failed;
-  if (stop_requested_) return step_outcome::stopped;
+  if (stop_requested_ || ctx_.stop_requested()) return step_outcome::stopped;
   try {
     return do_run_once();
   } catch (const skip_limit_exceeded& e) {
@@ -106,10 +106,13 @@ std::pair<batch_status, exit_status> step_worker::finish(step_outcome outcome) {
   if (failure_ || outcome == step_outcome::failed) {
     status = batch_status::failed;
     exit = exit_status::failed(failure_ ? failure_->message() : "step failed");
+    if (const auto& custom = ctx_.custom_exit_status()) exit.code = custom->code;
     ++counts_.rollback;
   } else if (outcome == step_outcome::stopped) {
     status = batch_status::stopped;
     exit = exit_status::stopped("stopped on request after " + std::to_string(counts_.commit) + " commits");
+  } else if (const auto& custom = ctx_.custom_exit_status()) {
+    exit = *custom;
   }
   auto r = log_.propose(end_step_cmd{ctx_.step_execution_id(), status, exit, counts_, committed_context_, now_ms()});
   if (!r) {

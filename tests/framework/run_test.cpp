@@ -250,3 +250,52 @@ TEST_CASE("a stop ends the step at a chunk boundary as STOPPED and a restart fin
   CHECK(second.status == batch_status::completed);
   CHECK(*f.out == iota(100));
 }
+
+TEST_CASE("a tasklet sets its step's exit status - kept on completion - its code kept on failure",
+          "[framework][run]") {
+  fixture f;
+  SECTION("completed") {
+    auto j = job_builder("j")
+                 .step(tasklet_step("quiet", [](step_context& ctx) {
+                   ctx.set_exit_status({"NOOP", "nothing to do"});
+                   return repeat_status::finished;
+                 }))
+                 .build();
+    auto r = f.run(j);
+    CHECK(r.status == batch_status::completed);
+    auto st = f.steps(r.execution_id)[0];
+    CHECK(st.status == batch_status::completed);
+    CHECK(st.exit == exit_status{"NOOP", "nothing to do"});
+  }
+  SECTION("failed") {
+    auto j = job_builder("j")
+                 .step(tasklet_step("broken", [](step_context& ctx) -> repeat_status {
+                   ctx.set_exit_status({"EXIT_CODE_3", "ignored"});
+                   throw std::runtime_error("the program failed");
+                 }))
+                 .build();
+    auto r = f.run(j);
+    CHECK(r.status == batch_status::failed);
+    CHECK(r.exit == exit_status{"EXIT_CODE_3", "the program failed"});
+    CHECK(f.steps(r.execution_id)[0].exit == exit_status{"EXIT_CODE_3", "the program failed"});
+  }
+}
+
+TEST_CASE("a tasklet sees a stop request during its call and the step ends STOPPED", "[framework][run]") {
+  fixture f;
+  std::atomic<bool> stop{false};
+  int calls = 0;
+  auto j = job_builder("j")
+               .step(tasklet_step("long", [&](step_context& ctx) {
+                 ++calls;
+                 CHECK_FALSE(ctx.stop_requested());
+                 stop = true;  // as if from another thread, while the call runs
+                 CHECK(ctx.stop_requested());
+                 return repeat_status::continuable;
+               }))
+               .build();
+  auto r = f.run(j, &stop);
+  CHECK(r.status == batch_status::stopped);
+  CHECK(calls == 1);
+  CHECK(f.steps(r.execution_id)[0].counts.commit == 1);
+}

@@ -40,9 +40,13 @@ class job_run {
   // Records the end of the execution.
   run_result finish();
 
-  // Thread-safe. The running step stops at its next chunk boundary; no further step starts.
+  // Thread-safe. The running step stops at its next chunk boundary (a tasklet sees
+  // step_context::stop_requested() at once); no further step starts.
   void request_stop();
   [[nodiscard]] bool stop_requested() const { return stop_requested_; }
+  // Steps also see `*flag` (owned by the caller, outliving the run) as a stop request, so that a
+  // long tasklet call can end early. Call before the first next_step().
+  void watch_stop(const std::atomic<bool>* flag) { step_stop_.watch(flag); }
 
  private:
   void end_with(batch_status status, exit_status exit);
@@ -62,11 +66,13 @@ class job_run {
   exit_status last_exit_ = exit_status::completed();
   std::optional<std::pair<std::string, std::string>> first_failure_;  // step, description
   std::atomic<bool> stop_requested_{false};
+  stop_signal step_stop_;  // what the steps' contexts report
   bool stop_recorded_ = false;
   std::optional<std::pair<batch_status, exit_status>> outcome_;
 };
 
-// Runs a job to its end on the calling thread. `stop` (optional) is polled between chunks.
+// Runs a job to its end on the calling thread. `stop` (optional) is polled between chunks, and
+// tasklets see it through step_context::stop_requested().
 expected<run_result> run_job(const job& j, const job_parameters& params, command_log& log,
                              const std::atomic<bool>* stop = nullptr,
                              std::shared_ptr<run_progress> progress = nullptr);

@@ -1,27 +1,47 @@
 #pragma once
-// What a step's code sees of the run it belongs to: parameters, its execution context, ids.
-// Owned by the step; valid from open() to close(). Not thread-safe: the step calls user code
-// from one thread at a time.
+// What a step's code sees of the run it belongs to: parameters, its execution context, ids, and
+// whether a stop was requested. Owned by the step; valid from open() to close(). Not thread-safe
+// (the step calls user code from one thread at a time), except stop_requested().
 
+#include <kiln/batch_status.hpp>
 #include <kiln/execution_context.hpp>
 #include <kiln/job_parameters.hpp>
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 
 namespace kiln {
+
+// Whether a stop of a job execution was requested. Copies share the flag: the job_run that sets
+// it hands a copy to every step it starts. It can also watch a flag owned by the caller of
+// run_job. Thread-safe, except watch(), which is called before the copies are made.
+class stop_signal {
+ public:
+  void request() const { flag_->store(true); }
+  [[nodiscard]] bool requested() const { return flag_->load() || (watched_ && watched_->load()); }
+  // Also report a stop once `*flag` is true; `flag` must outlive every copy.
+  void watch(const std::atomic<bool>* flag) { watched_ = flag; }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> flag_ = std::make_shared<std::atomic<bool>>(false);
+  const std::atomic<bool>* watched_ = nullptr;
+};
 
 class step_context {
  public:
   step_context(std::string job_name, std::string step_name, std::int64_t job_execution_id,
                std::int64_t step_execution_id, const job_parameters& params,
-               execution_context context)
+               execution_context context, stop_signal stop = {})
       : job_name_(std::move(job_name)),
         step_name_(std::move(step_name)),
         job_execution_id_(job_execution_id),
         step_execution_id_(step_execution_id),
         params_(params),
-        context_(std::move(context)) {}
+        context_(std::move(context)),
+        stop_(std::move(stop)) {}
 
   [[nodiscard]] const std::string& job_name() const { return job_name_; }
   [[nodiscard]] const std::string& step_name() const { return step_name_; }
@@ -36,6 +56,17 @@ class step_context {
   // True when the step resumes a failed or stopped step execution of the same instance.
   [[nodiscard]] bool is_restart() const { return !context_.empty(); }
 
+  // True once a stop of the execution was requested; thread-safe. The step stops at its next
+  // chunk or tasklet call anyway; a tasklet that blocks for long (a child process, a network
+  // call) polls this to end its current call early.
+  [[nodiscard]] bool stop_requested() const { return stop_.requested(); }
+
+  // The exit status the step ends with instead of the default one (Spring Batch's
+  // StepContribution.setExitStatus), e.g. "NOOP" for a tasklet that found nothing to do. When
+  // the step fails, only the code is used; the description is the error.
+  void set_exit_status(exit_status s) { exit_status_ = std::move(s); }
+  [[nodiscard]] const std::optional<exit_status>& custom_exit_status() const { return exit_status_; }
+
  private:
   std::string job_name_;
   std::string step_name_;
@@ -43,6 +74,8 @@ class step_context {
   std::int64_t step_execution_id_;
   const job_parameters& params_;
   execution_context context_;
+  stop_signal stop_;
+  std::optional<exit_status> exit_status_;
 };
 
 }  // namespace kiln

@@ -4,7 +4,8 @@
 // returns something other than `continuing`, then finish(). run_once() does one unit of work --
 // one chunk or one tasklet call -- and hands its commit to the command log without waiting for
 // the disk; at most a few commits are in flight, and finish() waits for all of them.
-// request_stop() may be called from any thread; the step stops at the next chunk boundary.
+// request_stop() may be called from any thread; the step stops at the next chunk boundary, as it
+// does when its step_context reports a stop of the whole execution.
 
 #include <kiln/batch_status.hpp>
 #include <kiln/command_log.hpp>

@@ -34,11 +34,17 @@ struct node_options {
   bool resume_after_shutdown = true;
   std::size_t max_body_bytes = 1 << 20;  // larger request bodies get 413. Default: 1 MiB
   int http_threads = 8;                   // Default: 8
+  // Stack size of the threads the node starts after it is up (each running execution has a job
+  // runner and a step thread). glibc keeps 40 MiB of freed stacks for reuse: with 8 MiB stacks that is
+  // 5 threads and every other execution pays for mmap/munmap and TLB shootdowns; with 512 KiB it is 80,
+  // which lifts no-op throughput by about 40% (docs/benchmarks.md). Raise it for jobs that recurse
+  // deeply or keep large arrays on the stack; 0 keeps the system default. Default: 512
+  int job_thread_stack_kb = 512;
 };
 
 // Reads a JSON config file; keys are the option names above ("data_dir", "listen", "name",
 // "max_concurrent_jobs", "queues", "queue_limits", "token", "resume_after_shutdown",
-// "max_body_bytes", "http_threads"). Unknown keys and wrong types are errors that name the key.
+// "max_body_bytes", "http_threads", "job_thread_stack_kb"). Unknown keys and wrong types are errors that name the key.
 expected<node_options> load_node_options(const std::filesystem::path& file, node_options defaults = {});
 // Checks the options (listen address, limits, token rules) with errors that say how to fix them.
 expected<void> validate(const node_options& o);

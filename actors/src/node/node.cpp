@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
 #include <unistd.h>
 
 namespace kiln {
@@ -18,6 +19,23 @@ namespace kiln {
 using node_detail::node_impl;
 
 namespace node_detail {
+
+namespace {
+
+// Threads created from here on (the actor system's, each execution's runner and step) get this
+// stack size; see node_options::job_thread_stack_kb for why.
+void set_default_thread_stack(std::size_t bytes) {
+  pthread_attr_t a;
+  pthread_attr_init(&a);
+  if (pthread_attr_setstacksize(&a, bytes) == 0 && pthread_setattr_default_np(&a) == 0) {
+    spdlog::debug("thread stack size {} KiB", bytes / 1024);
+  } else {
+    spdlog::warn("could not set the thread stack size to {} KiB; keeping the system default", bytes / 1024);
+  }
+  pthread_attr_destroy(&a);
+}
+
+}  // namespace
 
 node_impl::node_impl(const registry& jobs, node_options options) : jobs_(jobs), options_(std::move(options)) {}
 
@@ -38,6 +56,7 @@ expected<void> node_impl::open() {
   recover();
 
   // The actor system keeps a reference to its config: both live as long as the node.
+  if (options_.job_thread_stack_kb > 0) set_default_thread_stack(static_cast<std::size_t>(options_.job_thread_stack_kb) * 1024);
   system_config_ = std::make_unique<caf::actor_system_config>();
   system_config_->set("logger.verbosity", caf::atom("quiet"));
   system_ = std::make_unique<caf::actor_system>(*system_config_);

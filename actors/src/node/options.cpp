@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -54,12 +55,14 @@ expected<node_options> load_node_options(const std::filesystem::path& file, node
       if (key == "listen") o.listen = *s;
       if (key == "name") o.name = *s;
       if (key == "token") o.token = *s;
-    } else if (key == "max_concurrent_jobs" || key == "max_body_bytes" || key == "http_threads") {
+    } else if (key == "max_concurrent_jobs" || key == "max_body_bytes" || key == "http_threads" ||
+               key == "job_thread_stack_kb") {
       auto n = int_field(key, value);
       if (!n) return where(n.error());
       if (key == "max_concurrent_jobs") o.max_concurrent_jobs = *n;
       if (key == "max_body_bytes") o.max_body_bytes = static_cast<std::size_t>(std::max<std::int64_t>(*n, 0));
       if (key == "http_threads") o.http_threads = static_cast<int>(*n);
+      if (key == "job_thread_stack_kb") o.job_thread_stack_kb = static_cast<int>(std::clamp<std::int64_t>(*n, -1, 1 << 20));
     } else if (key == "resume_after_shutdown") {
       if (!value.is_bool()) return where(error(errc::bad_usage, "config key 'resume_after_shutdown' must be true or false"));
       o.resume_after_shutdown = value.as_bool();
@@ -83,7 +86,7 @@ expected<node_options> load_node_options(const std::filesystem::path& file, node
     } else {
       return where(error(errc::bad_usage,
                          fmt::format("unknown config key '{}'; known keys: data_dir, listen, name, max_concurrent_jobs, "
-                                     "queues, queue_limits, token, resume_after_shutdown, max_body_bytes, http_threads",
+                                     "queues, queue_limits, token, resume_after_shutdown, max_body_bytes, http_threads, job_thread_stack_kb",
                                      key)));
     }
   }
@@ -101,6 +104,9 @@ expected<void> validate(const node_options& o) {
   }
   if (o.max_concurrent_jobs < 1) return fail(errc::bad_usage, "max_concurrent_jobs must be at least 1");
   if (o.http_threads < 1 || o.http_threads > 256) return fail(errc::bad_usage, "http_threads must be 1-256");
+  if (o.job_thread_stack_kb != 0 && (o.job_thread_stack_kb < 128 || o.job_thread_stack_kb > 1 << 20)) {
+    return fail(errc::bad_usage, "job_thread_stack_kb must be 0 (system default) or 128-1048576");
+  }
   if (o.max_body_bytes < 1024) return fail(errc::bad_usage, "max_body_bytes must be at least 1024");
   if (o.name.empty()) return fail(errc::bad_usage, "the node name must not be empty");
   for (const auto& q : o.queues) {

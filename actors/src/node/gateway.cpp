@@ -38,7 +38,8 @@ int http_status_for(errc code) {
     case errc::not_restartable:
     case errc::start_limit_exceeded:
     case errc::invalid_transition: return 409;
-    case errc::data_dir_locked: return 503;
+    case errc::data_dir_locked:
+    case errc::stopped: return 503;
     default: return 500;
   }
 }

@@ -118,7 +118,7 @@ expected<std::int64_t> node_impl::requeue(const job_execution_record& e) {
 }
 
 expected<std::int64_t> node_impl::enqueue(const job& j, const job_parameters& params, const submit_options& o) {
-  if (!accepting_) return fail(errc::bad_usage, "the node is shutting down and takes no new work");
+  if (!accepting_) return fail(errc::stopped, "the node is shutting down and takes no new work; submit to another node or after it restarts");
   if (o.queue.empty()) return fail(errc::bad_usage, "queue must not be empty (the default queue is 'default')");
   create_execution_cmd c;
   c.job = j.name();

@@ -1013,6 +1013,7 @@ TEST_CASE("node refuses to start with exit 2 - bad config - no token off loopbac
       dir.path(), 20);
   CHECK(port.exit_code == 2);
   CHECK_THAT(port.err, Catch::Contains("cannot listen on 127.0.0.1:" + std::to_string(running.port())));
+  CHECK_FALSE(fs::exists(dir / "other"));  // refused before it touched its data dir
   auto data =
       run_process(kiln_bin, {"node", "--listen", "127.0.0.1:0", "--data-dir", "data"}, dir.path(), 20);
   CHECK(data.exit_code == 2);

@@ -248,7 +248,7 @@ gateway::gateway(node_impl& node, const node_options& options)
 
 gateway::~gateway() { stop(); }
 
-expected<void> gateway::start() {
+expected<void> gateway::bind() {
   auto addr = parse_listen(options_.listen);
   if (!addr) return std::unexpected(addr.error());
   const int threads = options_.http_threads;
@@ -275,8 +275,11 @@ expected<void> gateway::start() {
     }
     port_ = addr->second;
   }
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
   return {};
+}
+
+void gateway::serve() {
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
 }
 
 void gateway::stop() {

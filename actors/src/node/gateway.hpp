@@ -21,7 +21,11 @@ class gateway {
  public:
   gateway(node_impl& node, const node_options& options);
   ~gateway();
-  expected<void> start();
+  // Binds the listening socket (connections wait in the backlog); done before the node touches its
+  // data dir, so a port in use changes nothing.
+  expected<void> bind();
+  // Starts serving requests on the bound socket.
+  void serve();
   void stop();
   [[nodiscard]] int port() const { return port_; }
 

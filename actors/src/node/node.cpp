@@ -281,13 +281,11 @@ expected<std::unique_ptr<node>> node::start(const registry& jobs, node_options o
   if (auto v = validate(options); !v) return std::unexpected(v.error());
   auto p = std::make_unique<impl>();
   p->n = std::make_unique<node_impl>(jobs, options);
-  if (auto r = p->n->open(); !r) return std::unexpected(r.error());
   p->gateway = std::make_unique<node_detail::gateway>(*p->n, options);
-  if (auto r = p->gateway->start(); !r) {
-    p->n->shutdown();
-    return std::unexpected(r.error());
-  }
+  if (auto r = p->gateway->bind(); !r) return std::unexpected(r.error());
+  if (auto r = p->n->open(); !r) return std::unexpected(r.error());
   p->n->set_gateway(p->gateway.get());
+  p->gateway->serve();
   return std::unique_ptr<node>(new node(std::move(p)));
 }
 

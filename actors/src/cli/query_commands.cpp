@@ -144,7 +144,11 @@ void print_executions(const json::array& list) {
 void print_execution(const json::object& e) {
   std::cout << fmt::format("execution {}  job {}  instance {}\n", i64(e, "id"), str(e, "job"), i64(e, "instance_id"));
   std::cout << fmt::format("  status      {} (exit {})\n", str(e, "status"), str(e, "exit_code"));
-  if (!str(e, "exit_description").empty()) std::cout << fmt::format("  error       {}\n", str(e, "exit_description"));
+  if (!str(e, "exit_description").empty()) {
+    // Only a failure's description is an error; a STOPPED or COMPLETED one says why it ended so.
+    const bool failed = str(e, "status") == "FAILED";
+    std::cout << fmt::format("  {}{}\n", failed ? "error       " : "exit note   ", str(e, "exit_description"));
+  }
   std::cout << fmt::format("  parameters  {}\n", params_text(e));
   if (!str(e, "queue").empty()) {
     std::cout << fmt::format("  queue       {} (priority {}){}\n", str(e, "queue"), i64(e, "priority"),
@@ -170,7 +174,7 @@ void print_execution(const json::object& e) {
         format_count(c.read_skip), format_count(c.process_skip), format_count(c.write_skip), format_count(c.commit),
         format_count(c.rollback));
     if (!str(st, "exit_description").empty() && str(st, "status") != "COMPLETED") {
-      std::cout << "    error   " << str(st, "exit_description") << "\n";
+      std::cout << (str(st, "status") == "FAILED" ? "    error   " : "    note    ") << str(st, "exit_description") << "\n";
     }
     if (const auto* ctx = st.if_contains("context"); ctx && ctx->is_object() && !ctx->as_object().empty()) {
       std::cout << "    context " << json::serialize(*ctx) << "\n";

@@ -328,7 +328,7 @@
       stat('Uptime', duration(s.uptime_ms)),
       h('div', { class: 'stat capacity', title: `${s.running} of ${s.capacity} execution slots in use` },
         h('span', { class: 'label' }, 'Running'),
-        h('span', { class: 'value' }, `${s.running} / ${s.capacity} `, meter)),
+        h('span', { class: 'value' }, `${s.running} / ${s.capacity}`, meter)),
       stat('Queued', num(s.queued)),
       stat('Serves', (s.queues || []).length ? s.queues.join(', ') : 'all queues'),
       s.accepting ? null : h('span', { class: 'draining' }, 'shutting down'),
@@ -372,7 +372,7 @@
 
   function createExecutionRow(e) {
     const tr = h('tr', { class: 'clickable', tabindex: '0' });
-    for (const cls of ['id', 'job', 'status', 'progress-cell', 'queue', 'started', 'num took', 'actions']) {
+    for (const cls of ['id', 'job', 'status', 'progress-cell', 'queue', 'started', 'actions']) {
       tr.append(h('td', { class: cls }));
     }
     const open = (ev) => {
@@ -385,7 +385,7 @@
   }
 
   function updateExecutionRow(tr, e) {
-    const [id, job, status, progress, queue, started, tookCell, actions] = tr.children;
+    const [id, job, status, progress, queue, started, actions] = tr.children;
     tr.classList.toggle('selected', e.id === state.selected);
     tr.dataset.status = e.status;
     renderIf(id, String(e.id), () => String(e.id));
@@ -400,9 +400,11 @@
     renderIf(queue, `${e.queue}/${e.priority}`, () => [
       h('span', { class: 'mono' }, e.queue), e.priority ? h('span', { class: 'sub' }, ` · p${e.priority}`) : null,
     ]);
-    renderIf(started, `${e.start_time || e.create_time}/${Math.floor(Date.now() / 5000)}`,
-             () => timeCell(e.start_time || e.create_time));
-    renderIf(tookCell, took(e), () => took(e));
+    renderIf(started, `${e.start_time || e.create_time}/${took(e)}/${Math.floor(Date.now() / 5000)}`, () => [
+      h('div', null, timeCell(e.start_time || e.create_time)),
+      h('div', { class: 'sub time' }, isQueued(e) ? `waiting ${duration(Date.now() - e.create_time)}`
+        : e.start_time ? `${e.end_time ? 'took' : 'running'} ${took(e)}` : ''),
+    ]);
     renderIf(actions, `${shownStatus(e)}`, () => actionButtons(e, true));
   }
 
@@ -571,7 +573,7 @@
 
     renderIf(part('state'), JSON.stringify([shownStatus(d), d.exit_code, d.exit_description]), () => {
       const out = [h('div', { class: 'step-head' }, statusChip(d),
-                     d.exit_code !== 'UNKNOWN' ? h('span', { class: 'sub' }, `exit ${d.exit_code}`) : null)];
+                     d.exit_code !== 'UNKNOWN' && d.exit_code !== d.status ? h('span', { class: 'sub' }, `exit ${d.exit_code}`) : null)];
       if (d.exit_description) {
         out.push(h('div', { class: d.status === 'FAILED' ? 'error-box' : 'note-box', 'data-role': 'error' },
                    d.exit_description));
@@ -591,7 +593,7 @@
           h('div', { class: 'counts' },
             count('Step', p.step || '—'), count('Read', num(p.read)), count('Written', num(p.written)),
             count('Items/s', num(Math.round(p.items_per_second || 0)))),
-          h('div', { class: 'counts', style: null },
+          h('div', { class: 'counts' },
             count('Skipped', num(p.skipped), p.skipped > 0), count('Commits', num(p.commits)),
             count('Done', p.fraction >= 0 ? `${Math.floor(p.fraction * 100)}%` : 'n/a'),
             count('Running', took(d)))];
@@ -620,8 +622,8 @@
               h('td', null, k), h('td', { class: 'v' }, paramValue(p)),
               h('td', { class: 't' }, `${p.type}${p.identifying === false ? ', non-identifying' : ''}`)))))
           : h('p', { class: 'hint' }, 'none'),
-        h('div', { class: 'actions', style: null },
-          h('button', { type: 'button', class: 'small ghost', onclick: () => openSubmit(d) }, 'Submit again…'))];
+        h('div', { class: 'actions below' },
+          h('button', { type: 'button', class: 'small', onclick: () => openSubmit(d) }, 'Submit again…'))];
     });
 
     renderIf(part('steps'), JSON.stringify([d.steps, isRunning(d) ? Math.floor(Date.now() / 1000) : 0]), () => [
@@ -663,13 +665,12 @@
         h('span', { class: 'sub' }, ms ? duration(ms) : '')),
       h('div', { class: 'counts' },
         count('Read', num(c.read)), count('Written', num(c.write)), count('Filtered', num(c.filter)),
-        count('Commits', num(c.commit))),
-      h('div', { class: 'counts', style: null },
-        count('Skipped', num(skips), skips > 0),
-        h('div', { class: 'count-cell', title: 'read / process / write skips' },
-          h('span', { class: 'label' }, 'R / P / W skips'),
-          h('span', { class: 'value' }, `${num(c.read_skip)} / ${num(c.process_skip)} / ${num(c.write_skip)}`)),
-        count('Rollbacks', num(c.rollback), c.rollback > 0), count('Avg rate', avg)),
+        h('div', { class: `count-cell ${skips ? 'warn' : ''}`, title: 'skipped in read / process / write' },
+          h('span', { class: 'label' }, 'Skipped'), h('span', { class: 'value' }, num(skips)),
+          h('span', { class: 'split-note' }, `${num(c.read_skip)} · ${num(c.process_skip)} · ${num(c.write_skip)}`))),
+      h('div', { class: 'counts' },
+        count('Commits', num(c.commit)), count('Rollbacks', num(c.rollback), c.rollback > 0),
+        count('Avg rate', avg), count('Took', ms ? duration(ms) : '—')),
       s.exit_description ? h('div', { class: s.status === 'FAILED' ? 'error-box' : 'note-box' }, s.exit_description) : null,
       details);
   }

@@ -263,11 +263,11 @@ async function run(page, base) {
   log('a refused submission shows the node\'s error');
 
   // Screenshots for the docs: a running job with live progress next to a finished one's detail.
-  await rest(base, 'POST', '/api/v1/executions', { job: 'generate-csv',
-    parameters: { output: path.join(os.tmpdir(), `kiln-web-${process.pid}.csv`), rows: 20_000_000 }, priority: 2 });
+  const csv = (await rest(base, 'POST', '/api/v1/executions', { job: 'generate-csv',
+    parameters: { output: path.join(os.tmpdir(), `kiln-web-${process.pid}.csv`), rows: 20_000_000 }, priority: 2 })).body;
   await rest(base, 'POST', '/api/v1/executions', { job: 'sleep', parameters: { ms: 60000, tag: 'nightly-report' } });
-  await page.click(`${row(restarted)} td.job`);
-  await page.waitForSelector(`#detail[data-id="${restarted}"]`);
+  await page.click(`${row(csv.id)} td.job`);
+  await page.waitForSelector(`#detail[data-id="${csv.id}"] [data-step="generate"]`);
   // For the picture only: a throughput figure in the table (on a slow machine it may not show up).
   await page.waitForFunction(() => [...document.querySelectorAll('#executions-table .progress .rate')]
     .some((r) => r.textContent.includes('items/s')), null, { timeout: 5000 }).catch(() => {});
@@ -283,6 +283,9 @@ async function run(page, base) {
   await page.waitForTimeout(200);
   await page.screenshot({ path: path.join(OUT, 'dashboard-narrow.png'), fullPage: false });
   log('screenshots in', OUT);
+  for (const e of (await rest(base, 'GET', '/api/v1/executions?status=STARTED')).body.executions) {
+    await rest(base, 'POST', `/api/v1/executions/${e.id}/kill`);
+  }
 
   assert.deepEqual(problems, [], 'no script errors in the page');
 }

@@ -702,8 +702,13 @@
     $('queues-empty').hidden = list.length > 0;
     const byQueue = new Map();
     for (const e of list) byQueue.set(e.queue, (byQueue.get(e.queue) || 0) + 1);
-    renderIf($('queue-summary'), JSON.stringify([...byQueue]), () => [...byQueue].map(([q, n]) =>
-      h('div', { class: 'queue-card' }, h('div', { class: 'value' }, num(n)), h('div', { class: 'label' }, q))));
+    // A node with a queue list takes work only from those queues; say so where work waits elsewhere.
+    const served = (state.status && state.status.queues) || [];
+    const notServed = (q) => served.length > 0 && !served.includes(q);
+    renderIf($('queue-summary'), JSON.stringify([...byQueue, served]), () => [...byQueue].map(([q, n]) =>
+      h('div', { class: 'queue-card', title: notServed(q) ? 'this node does not take work from this queue' : null },
+        h('div', { class: 'value' }, num(n)), h('div', { class: 'label' }, q),
+        notServed(q) ? h('div', { class: 'hint' }, 'not served by this node') : null)));
     fill($('queues-note'), list.length ? 'In the order the node claims them: priority (higher first), then submission.' : '');
   }
 

@@ -262,6 +262,28 @@ async function run(page, base) {
   await page.click('#submit-dialog [data-close]');
   log('a refused submission shows the node\'s error');
 
+  // 10. Schedules (docs/rest-api.md, when this node has the schedule API): pause and resume from the page.
+  if (schedules.status !== 404) {
+    const created = await rest(base, 'POST', '/api/v1/schedules',
+                               { name: 'web-test', job: 'sleep', trigger: { every: '1h' }, parameters: { ms: 10, tag: 'sched' } });
+    assert.equal(created.status, 201, `schedule created: ${JSON.stringify(created.body)}`);
+    await page.click('a[data-view="schedules"]');
+    const srow = '#schedules-table tr[data-row="web-test"]';
+    await page.waitForSelector(srow);
+    assert.match(await page.textContent(`${srow} td.trigger-cell`), /every/);
+    assert.match(await page.textContent(`${srow} td.name`), /sleep/);
+    await page.click(`${srow} button[data-op="pause"]`);
+    await page.waitForSelector(`${srow} .chip.paused`);
+    assert.equal((await rest(base, 'GET', '/api/v1/schedules/web-test')).body.paused, true);
+    await page.click(`${srow} button[data-op="resume"]`);
+    await page.waitForSelector(`${srow} .chip.paused`, { state: 'detached' });
+    assert.equal((await rest(base, 'GET', '/api/v1/schedules/web-test')).body.paused, false);
+    await rest(base, 'DELETE', '/api/v1/schedules/web-test');
+    await page.waitForSelector(srow, { state: 'detached' });
+    await page.click('a[data-view="executions"]');
+    log('schedule paused and resumed from the page');
+  }
+
   // Screenshots for the docs: a running job with live progress next to a finished one's detail.
   const csv = (await rest(base, 'POST', '/api/v1/executions', { job: 'generate-csv',
     parameters: { output: path.join(os.tmpdir(), `kiln-web-${process.pid}.csv`), rows: 20_000_000 }, priority: 2 })).body;

@@ -199,6 +199,9 @@
         tokenDeclined = !ok;
         updateTokenButton();
         resolve(ok);
+        // What failed before the token (off loopback: everything) is worth another try.
+        if (ok && !state.schedulesAvailable) probeSchedules().then(route);
+        if (ok && !state.jobs.length) loadJobs().catch(() => {});
       };
       $('token-form').onsubmit = (ev) => {
         ev.preventDefault();

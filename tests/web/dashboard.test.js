@@ -312,6 +312,15 @@ async function run(page, base) {
   assert.deepEqual(problems, [], 'no script errors in the page');
 }
 
+// When the node goes away, the page says so instead of showing stale numbers as live.
+async function checkOffline(page, child) {
+  await stopNode(child);
+  await page.waitForSelector('#offline-banner', { state: 'visible', timeout: 8000 });
+  assert.match(await page.textContent('#offline-banner'), /Cannot reach the node/);
+  assert.equal(await page.$eval('#conn', (el) => el.classList.contains('down')), true);
+  log('node stopped: the page shows it is offline');
+}
+
 async function main() {
   fs.rmSync(path.join(OUT, 'dashboard-failure.png'), { force: true });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-web-'));
@@ -336,6 +345,7 @@ async function main() {
     page = await context.newPage();
     page.setDefaultTimeout(10_000);
     await run(page, base);
+    await checkOffline(page, node.child);
     log('PASS');
   } catch (err) {
     failed = true;

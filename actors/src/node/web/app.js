@@ -276,6 +276,9 @@
   }
 
   window.addEventListener('hashchange', route);
+  document.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && state.selected && !document.querySelector('dialog[open]')) closeDetail();
+  });
 
   // ---------------------------------------------------------------- polling
 
@@ -310,7 +313,9 @@
     const conn = $('conn');
     conn.className = `conn ${ok ? 'live' : 'down'}`;
     conn.title = ok ? 'live: refreshing every second' : `cannot reach the node: ${err ? err.message : ''}`;
-    document.body.classList.toggle('offline', !ok);
+    const banner = $('offline-banner');
+    banner.hidden = ok;
+    if (!ok) fill(banner, `Cannot reach the node (${err ? err.message : 'no answer'}). Retrying; what you see may be out of date.`);
   }
 
   // ---------------------------------------------------------------- node status header

@@ -121,8 +121,10 @@
     return String(p);
   }
 
+  // Identifying parameters first: they tell instances apart; the rest are often defaults.
   function paramSummary(params) {
     return Object.entries(params || {})
+      .sort(([, a], [, b]) => Number(!!(b && b.identifying !== false)) - Number(!!(a && a.identifying !== false)))
       .map(([k, p]) => `${p && p.identifying === false ? '-' : ''}${k}=${paramValue(p)}`)
       .join(' ');
   }

@@ -71,6 +71,9 @@
 
   const nf = new Intl.NumberFormat();
   const num = (n) => nf.format(Number(n) || 0);
+  const cf = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 2 });
+  // For the small count cells: 3,630,000 reads as 3.63M; the exact figure is in the tooltip.
+  const short = (n) => (Math.abs(Number(n) || 0) >= 1e6 ? cf.format(Number(n)) : num(n));
 
   function duration(ms) {
     if (!(ms >= 0)) return '';
@@ -601,10 +604,10 @@
         return [h('h3', null, 'Live progress'),
           h('div', { class: 'live-progress' }, progressBar(d)),
           h('div', { class: 'counts' },
-            count('Step', p.step || '—'), count('Read', num(p.read)), count('Written', num(p.written)),
-            count('Items/s', num(Math.round(p.items_per_second || 0)))),
+            count('Step', p.step || '—'), count('Read', p.read || 0), count('Written', p.written || 0),
+            count('Items/s', Math.round(p.items_per_second || 0))),
           h('div', { class: 'counts' },
-            count('Skipped', num(p.skipped), p.skipped > 0), count('Commits', num(p.commits)),
+            count('Skipped', p.skipped || 0, p.skipped > 0), count('Commits', p.commits || 0),
             count('Done', p.fraction >= 0 ? `${Math.floor(p.fraction * 100)}%` : 'n/a'),
             count('Running', took(d)))];
       });
@@ -642,9 +645,11 @@
     ]);
   }
 
+  // A labelled figure; numbers are shortened when large, with the exact value as the tooltip.
   function count(label, value, warn) {
-    return h('div', { class: `count-cell ${warn ? 'warn' : ''}` }, h('span', { class: 'label' }, label),
-             h('span', { class: 'value' }, value));
+    const isNum = typeof value === 'number';
+    return h('div', { class: `count-cell ${warn ? 'warn' : ''}`, title: isNum ? `${label}: ${num(value)}` : null },
+             h('span', { class: 'label' }, label), h('span', { class: 'value' }, isNum ? short(value) : value));
   }
 
   function fact(label, value) {
@@ -660,7 +665,7 @@
     const c = s.counts || {};
     const skips = (c.read_skip || 0) + (c.process_skip || 0) + (c.write_skip || 0);
     const ms = s.start_time ? (s.end_time || Date.now()) - s.start_time : 0;
-    const avg = ms > 0 && c.read ? `${num(Math.round((c.read * 1000) / ms))}/s` : '—';
+    const avg = ms > 0 && c.read ? `${short(Math.round((c.read * 1000) / ms))}/s` : '—';
     const ctx = s.context && Object.keys(s.context).length ? JSON.stringify(s.context, null, 2) : '';
     const details = ctx ? h('details', { class: 'context', open: state.openContexts.has(s.id) },
                             h('summary', null, 'Context'), h('pre', { class: 'json' }, ctx)) : null;
@@ -674,12 +679,12 @@
       h('div', { class: 'step-head' }, h('span', { class: 'name' }, s.step), chip(s.status, `exit ${s.exit_code}`),
         h('span', { class: 'sub' }, ms ? duration(ms) : '')),
       h('div', { class: 'counts' },
-        count('Read', num(c.read)), count('Written', num(c.write)), count('Filtered', num(c.filter)),
+        count('Read', c.read || 0), count('Written', c.write || 0), count('Filtered', c.filter || 0),
         h('div', { class: `count-cell ${skips ? 'warn' : ''}`, title: 'skipped in read / process / write' },
-          h('span', { class: 'label' }, 'Skipped'), h('span', { class: 'value' }, num(skips)),
-          h('span', { class: 'split-note' }, `${num(c.read_skip)} · ${num(c.process_skip)} · ${num(c.write_skip)}`))),
+          h('span', { class: 'label' }, 'Skipped'), h('span', { class: 'value' }, short(skips),
+            h('span', { class: 'split-note' }, `${num(c.read_skip)} · ${num(c.process_skip)} · ${num(c.write_skip)}`)))),
       h('div', { class: 'counts' },
-        count('Commits', num(c.commit)), count('Rollbacks', num(c.rollback), c.rollback > 0),
+        count('Commits', c.commit || 0), count('Rollbacks', c.rollback || 0, c.rollback > 0),
         count('Avg rate', avg), count('Took', ms ? duration(ms) : '—')),
       s.exit_description ? h('div', { class: s.status === 'FAILED' ? 'error-box' : 'note-box' }, s.exit_description) : null,
       details);

@@ -43,8 +43,8 @@ const t0 = Date.now();
 
 // ------------------------------------------------------------------ the node
 
-function startNode(dataDir) {
-  const args = ['node', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--token', TOKEN,
+function startNode(dataDir, listen = '127.0.0.1:0') {
+  const args = ['node', '--listen', listen, '--data-dir', dataDir, '--token', TOKEN,
                 '--max-concurrent-jobs', '3', '--queues', 'default'];
   const child = spawn(KILN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -312,6 +312,35 @@ async function run(page, base) {
   assert.deepEqual(problems, [], 'no script errors in the page');
 }
 
+// Off loopback every API call needs the token, so the page asks as soon as it loads; a wrong
+// token is refused and asked for again, the right one loads everything.
+async function checkOffLoopback(browser) {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-web-'));
+  const node = startNode(dataDir, '0.0.0.0:0');
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  try {
+    const base = (await node.url).replace('0.0.0.0', '127.0.0.1');
+    const page = await context.newPage();
+    await page.goto(base + '/');
+    await page.waitForSelector('#token-dialog[open]');
+    await page.fill('#token-input', 'not-the-token');
+    await page.click('#token-save');
+    await page.waitForFunction(() => /refused/.test(document.getElementById('token-reason').textContent));
+    assert.equal(await page.$eval('#token-dialog', (d) => d.open), true);
+    await page.fill('#token-input', TOKEN);
+    await page.click('#token-save');
+    await page.waitForSelector('#token-dialog', { state: 'hidden' });
+    await page.waitForSelector('#executions-empty:not([hidden])');
+    assert.ok((await page.$$eval('#filter-job option', (o) => o.length)) > 1, 'the jobs loaded after the token');
+    assert.match(await page.textContent('#node-status'), /Uptime/);
+    log('off loopback: the page asked for the token, refused a wrong one, loaded with the right one');
+  } finally {
+    await context.close();
+    await stopNode(node.child);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 // When the node goes away, the page says so instead of showing stale numbers as live.
 async function checkOffline(page, child) {
   await stopNode(child);
@@ -346,6 +375,7 @@ async function main() {
     page.setDefaultTimeout(10_000);
     await run(page, base);
     await checkOffline(page, node.child);
+    await checkOffLoopback(browser);
     log('PASS');
   } catch (err) {
     failed = true;

@@ -334,6 +334,20 @@ async function checkOffLoopback(browser) {
     assert.ok((await page.$$eval('#filter-job option', (o) => o.length)) > 1, 'the jobs loaded after the token');
     assert.match(await page.textContent('#node-status'), /Uptime/);
     log('off loopback: the page asked for the token, refused a wrong one, loaded with the right one');
+
+    // Pages of 50: "Load older" shows the rest and goes away when there is nothing more.
+    for (let i = 0; i < 55; i++) {
+      const r = await rest(base, 'POST', '/api/v1/executions', { job: 'sleep', parameters: { ms: 1, tag: `page-${i}` } });
+      assert.equal(r.status, 201);
+    }
+    const rows = () => page.$$eval('#executions-table tbody tr', (r) => r.length);
+    await page.waitForFunction(() => document.querySelectorAll('#executions-table tbody tr').length === 50);
+    await page.waitForSelector('#load-more', { state: 'visible' });
+    await page.click('#load-more');
+    await page.waitForFunction(() => document.querySelectorAll('#executions-table tbody tr').length === 55);
+    await page.waitForSelector('#load-more', { state: 'hidden' });
+    assert.equal(await rows(), 55);
+    log('pagination: 50 rows, then all 55 after "Load older"');
   } finally {
     await context.close();
     await stopNode(node.child);

@@ -149,7 +149,7 @@ async function run(page, base) {
   log('execution', short, 'COMPLETED in the table');
 
   // 2. A longer one shows live progress; Stop in the detail panel ends it STOPPED.
-  const long = await submitFromPage(page, 'sleep', { ms: 4000, tag: 'long' });
+  const long = await submitFromPage(page, 'sleep', { ms: 6000, tag: 'long' });
   log('submitted long sleep as execution', long);
   await waitStatus(page, long, 'STARTED');
   await page.waitForSelector(`${row(long)} .progress .bar`);
@@ -167,7 +167,7 @@ async function run(page, base) {
   assert.match(stoppedNote, /stopped/i);
   const stoppedDetail = (await rest(base, 'GET', `/api/v1/executions/${long}`)).body;
   const sleptBefore = stoppedDetail.steps[0].context.slept_ms;
-  assert.ok(sleptBefore > 0 && sleptBefore < 4000, `stopped part way: slept_ms=${sleptBefore}`);
+  assert.ok(sleptBefore > 0 && sleptBefore < 6000, `stopped part way: slept_ms=${sleptBefore}`);
   log('execution', long, 'STOPPED from the page after', sleptBefore, 'ms');
 
   // 3. Restart from the detail panel: a new execution resumes from the checkpoint and completes.
@@ -191,9 +191,9 @@ async function run(page, base) {
     return Number(c.querySelector('.value').textContent.replace(/\D/g, ''));
   });
   assert.equal(shownCommits, commits, 'the commits the page shows are the step\'s');
-  assert.ok(commits < 80, `the restart resumed from the checkpoint (${commits} commits of 50 ms, not 80)`);
+  assert.ok(commits < 120, `the restart resumed from the checkpoint (${commits} commits of 50 ms, not 120)`);
   await page.click('#detail [data-step="sleep"] details.context summary');
-  assert.match(await page.textContent('#detail [data-step="sleep"] pre.json'), /"slept_ms": 4000/);
+  assert.match(await page.textContent('#detail [data-step="sleep"] pre.json'), /"slept_ms": 6000/);
   assert.match(await page.textContent('#detail [data-part="params"]'), /long/);
   log('detail shows step sleep with', commits, 'commits and its context');
 

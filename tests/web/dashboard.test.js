@@ -115,8 +115,9 @@ async function submitFromPage(page, job, params, { expectTokenPrompt = false } =
 
 // ------------------------------------------------------------------ the test
 
+const problems = [];   // script errors in the page; printed when a check fails
+
 async function run(page, base) {
-  const problems = [];
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   page.on('console', (msg) => {
     // 401 (before the token) and 404 (/api/v1/schedules without a scheduler) are expected answers.
@@ -394,6 +395,7 @@ async function main() {
   } catch (err) {
     failed = true;
     console.error('FAIL:', err && err.stack ? err.stack : err);
+    if (problems.length) console.error('--- page errors ---\n' + problems.join('\n'));
     if (page) await page.screenshot({ path: path.join(OUT, 'dashboard-failure.png') }).catch(() => {});
     console.error('--- kiln node stderr ---\n' + node.stderr());
   } finally {

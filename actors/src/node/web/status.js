@@ -11,7 +11,7 @@ export async function refreshStatus() {
   state.status = s;
   for (const q of s.queues || []) state.queueNames.add(q);
   fill($('node-name'), s.node);
-  document.title = `Kiln · ${s.node}`;
+  document.title = `${s.running ? `(${s.running} running) ` : ''}Kiln · ${s.node}`;
   const pct = s.capacity ? Math.min(100, (100 * s.running) / s.capacity) : 0;
   const meter = h('span', { class: 'meter' }, h('span'));
   meter.firstChild.style.width = `${pct}%`;

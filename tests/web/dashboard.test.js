@@ -43,8 +43,8 @@ const t0 = Date.now();
 
 // ------------------------------------------------------------------ the node
 
-function startNode(dataDir) {
-  const args = ['node', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--token', TOKEN,
+function startNode(dataDir, listen = '127.0.0.1:0') {
+  const args = ['node', '--listen', listen, '--data-dir', dataDir, '--token', TOKEN,
                 '--max-concurrent-jobs', '3', '--queues', 'default'];
   const child = spawn(KILN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -115,8 +115,9 @@ async function submitFromPage(page, job, params, { expectTokenPrompt = false } =
 
 // ------------------------------------------------------------------ the test
 
+const problems = [];   // script errors in the page; printed when a check fails
+
 async function run(page, base) {
-  const problems = [];
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   page.on('console', (msg) => {
     // 401 (before the token) and 404 (/api/v1/schedules without a scheduler) are expected answers.
@@ -149,7 +150,7 @@ async function run(page, base) {
   log('execution', short, 'COMPLETED in the table');
 
   // 2. A longer one shows live progress; Stop in the detail panel ends it STOPPED.
-  const long = await submitFromPage(page, 'sleep', { ms: 4000, tag: 'long' });
+  const long = await submitFromPage(page, 'sleep', { ms: 6000, tag: 'long' });
   log('submitted long sleep as execution', long);
   await waitStatus(page, long, 'STARTED');
   await page.waitForSelector(`${row(long)} .progress .bar`);
@@ -167,7 +168,7 @@ async function run(page, base) {
   assert.match(stoppedNote, /stopped/i);
   const stoppedDetail = (await rest(base, 'GET', `/api/v1/executions/${long}`)).body;
   const sleptBefore = stoppedDetail.steps[0].context.slept_ms;
-  assert.ok(sleptBefore > 0 && sleptBefore < 4000, `stopped part way: slept_ms=${sleptBefore}`);
+  assert.ok(sleptBefore > 0 && sleptBefore < 6000, `stopped part way: slept_ms=${sleptBefore}`);
   log('execution', long, 'STOPPED from the page after', sleptBefore, 'ms');
 
   // 3. Restart from the detail panel: a new execution resumes from the checkpoint and completes.
@@ -191,9 +192,9 @@ async function run(page, base) {
     return Number(c.querySelector('.value').textContent.replace(/\D/g, ''));
   });
   assert.equal(shownCommits, commits, 'the commits the page shows are the step\'s');
-  assert.ok(commits < 80, `the restart resumed from the checkpoint (${commits} commits of 50 ms, not 80)`);
+  assert.ok(commits < 120, `the restart resumed from the checkpoint (${commits} commits of 50 ms, not 120)`);
   await page.click('#detail [data-step="sleep"] details.context summary');
-  assert.match(await page.textContent('#detail [data-step="sleep"] pre.json'), /"slept_ms": 4000/);
+  assert.match(await page.textContent('#detail [data-step="sleep"] pre.json'), /"slept_ms": 6000/);
   assert.match(await page.textContent('#detail [data-part="params"]'), /long/);
   log('detail shows step sleep with', commits, 'commits and its context');
 
@@ -312,6 +313,49 @@ async function run(page, base) {
   assert.deepEqual(problems, [], 'no script errors in the page');
 }
 
+// Off loopback every API call needs the token, so the page asks as soon as it loads; a wrong
+// token is refused and asked for again, the right one loads everything.
+async function checkOffLoopback(browser) {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-web-'));
+  const node = startNode(dataDir, '0.0.0.0:0');
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  try {
+    const base = (await node.url).replace('0.0.0.0', '127.0.0.1');
+    const page = await context.newPage();
+    await page.goto(base + '/');
+    await page.waitForSelector('#token-dialog[open]');
+    await page.fill('#token-input', 'not-the-token');
+    await page.click('#token-save');
+    await page.waitForFunction(() => /refused/.test(document.getElementById('token-reason').textContent));
+    assert.equal(await page.$eval('#token-dialog', (d) => d.open), true);
+    await page.fill('#token-input', TOKEN);
+    await page.click('#token-save');
+    await page.waitForSelector('#token-dialog', { state: 'hidden' });
+    await page.waitForSelector('#executions-empty:not([hidden])');
+    assert.ok((await page.$$eval('#filter-job option', (o) => o.length)) > 1, 'the jobs loaded after the token');
+    assert.match(await page.textContent('#node-status'), /Uptime/);
+    log('off loopback: the page asked for the token, refused a wrong one, loaded with the right one');
+
+    // Pages of 50: "Load older" shows the rest and goes away when there is nothing more.
+    for (let i = 0; i < 55; i++) {
+      const r = await rest(base, 'POST', '/api/v1/executions', { job: 'sleep', parameters: { ms: 1, tag: `page-${i}` } });
+      assert.equal(r.status, 201);
+    }
+    const rows = () => page.$$eval('#executions-table tbody tr', (r) => r.length);
+    await page.waitForFunction(() => document.querySelectorAll('#executions-table tbody tr').length === 50);
+    await page.waitForSelector('#load-more', { state: 'visible' });
+    await page.click('#load-more');
+    await page.waitForFunction(() => document.querySelectorAll('#executions-table tbody tr').length === 55);
+    await page.waitForSelector('#load-more', { state: 'hidden' });
+    assert.equal(await rows(), 55);
+    log('pagination: 50 rows, then all 55 after "Load older"');
+  } finally {
+    await context.close();
+    await stopNode(node.child);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 // When the node goes away, the page says so instead of showing stale numbers as live.
 async function checkOffline(page, child) {
   await stopNode(child);
@@ -346,10 +390,12 @@ async function main() {
     page.setDefaultTimeout(10_000);
     await run(page, base);
     await checkOffline(page, node.child);
+    await checkOffLoopback(browser);
     log('PASS');
   } catch (err) {
     failed = true;
     console.error('FAIL:', err && err.stack ? err.stack : err);
+    if (problems.length) console.error('--- page errors ---\n' + problems.join('\n'));
     if (page) await page.screenshot({ path: path.join(OUT, 'dashboard-failure.png') }).catch(() => {});
     console.error('--- kiln node stderr ---\n' + node.stderr());
   } finally {

@@ -1,6 +1,7 @@
 #pragma once
-// Private: the dashboard's static files (web/index.html, app.js, style.css), built into the binary at
-// configure time so the node serves them without files on disk or a front-end build step.
+// Private: the dashboard's static files (web/index.html, style.css and the JavaScript modules),
+// built into the binary at configure time so the node serves them without files on disk or a
+// front-end build step.
 
 #include <string_view>
 

@@ -35,7 +35,7 @@ job checked_import();
 // program (output in the step context), then GETs the URL (response in the step context).
 job command_and_http();
 
-// purge-history older_than=30d [dry_run=true]: deletes the history that ended before now minus
+// purge-history older_than=30d [dry_run=true] [tag=T]: deletes the history that ended before now minus
 // older_than, through purge commands; dry_run lists it instead.
 job purge_history();
 

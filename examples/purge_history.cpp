@@ -73,6 +73,8 @@ job purge_history() {
       .parameter(param("older_than").required().check(check_duration).describe("a duration: 30d, 12h, 90m"))
       .parameter(param("dry_run").default_value(std::string("false")).check(check_bool).describe(
           "true: only list what would be deleted"))
+      .parameter(param("tag").default_value(std::string("")).describe(
+          "any text, to run again with the same older_than (e.g. the date)"))
       .step(log_tasklet_step("purge", [](step_context& ctx, command_log& log, const std::atomic<bool>&,
                                           step_counts& counts) {
         const auto before = cutoff(ctx);

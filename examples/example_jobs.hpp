@@ -39,6 +39,13 @@ job command_and_http();
 // older_than, through purge commands; dry_run lists it instead.
 job purge_history();
 
+// fan-out input=ITEMS.txt output_dir=DIR: one write-item child execution per line; a rerun after a
+// failure relaunches no child that completed.
+job fan_out();
+
+// write-item item=NAME output_dir=DIR: writes NAME into DIR/NAME.txt (fan-out's child).
+job write_item();
+
 void register_all(registry& jobs);
 
 }  // namespace kiln::examples

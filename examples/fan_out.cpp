@@ -88,18 +88,21 @@ job fan_out() {
         }
         auto params = child->parameters_from(
             {"item=" + item, "output_dir=" + ctx.parameters().get_string("output_dir")});
-        if (!params) throw std::invalid_argument(fmt::format("item '{}': {}", item, params.error().message()));
+        if (!params) {
+          throw std::invalid_argument(fmt::format("item '{}': {}", item, params.error().message()));
+        }
         auto r = run_job(*child, *params, log, &stop);
         if (!r && r.error().code() == errc::instance_complete) {
           spdlog::info("fan-out: item '{}' was done by an earlier attempt", item);
           ++counts.filter;
         } else if (!r) {
-          throw std::runtime_error(fmt::format("item '{}': child job cannot run: {}", item, r.error().message()));
+          throw std::runtime_error(
+              fmt::format("item '{}': child job cannot run: {}", item, r.error().message()));
         } else if (r->status == batch_status::stopped) {
           return repeat_status::continuable;  // the step stops here; a restart resumes this item
         } else if (r->status != batch_status::completed) {
-          throw std::runtime_error(fmt::format("item '{}': child execution {} ended {}: {}", item, r->execution_id,
-                                               to_string(r->status), r->exit.description));
+          throw std::runtime_error(fmt::format("item '{}': child execution {} ended {}: {}", item,
+                                               r->execution_id, to_string(r->status), r->exit.description));
         } else {
           ++counts.write;
         }

@@ -21,8 +21,8 @@ class log_tasklet_step : public step_settings<log_tasklet_step> {
  public:
   log_tasklet_step(std::string name, log_tasklet fn) : step_settings(std::move(name)), fn_(std::move(fn)) {}
   [[nodiscard]] std::string kind() const override { return "tasklet"; }
-  [[nodiscard]] std::unique_ptr<step_worker> make_worker(step_context ctx, command_log& log,
-                                                         std::shared_ptr<run_progress> progress) const override {
+  [[nodiscard]] std::unique_ptr<step_worker> make_worker(
+      step_context ctx, command_log& log, std::shared_ptr<run_progress> progress) const override {
     return std::make_unique<worker>(fn_, std::move(ctx), log, std::move(progress));
   }
 

@@ -86,7 +86,8 @@ job purge_history() {
         c["deleted"] = (c.contains("deleted") ? c.at("deleted").as_int64() : 0) + r->affected;
         for (auto id : r->executions) spdlog::info("deleted execution {}", id);
         if (r->affected > 0) return repeat_status::continuable;
-        spdlog::info("purge: {} executions ended before {} deleted", c.at("deleted").as_int64(), format_utc(before));
+        spdlog::info("purge: {} executions ended before {} deleted", c.at("deleted").as_int64(),
+                     format_utc(before));
         return repeat_status::finished;
       }))
       .build();

@@ -20,8 +20,8 @@ job_parameters input(const std::string& v) {
 }
 
 // One execution of (job, input) that runs step "s" and ends with `status` at `end`.
-std::int64_t ended_run(state_store& s, const std::string& input_value, batch_status status, std::int64_t start,
-                       std::int64_t end) {
+std::int64_t ended_run(state_store& s, const std::string& input_value, batch_status status,
+                       std::int64_t start, std::int64_t end) {
   auto c = s.apply(create_execution_cmd{"job", input(input_value), true, start});
   REQUIRE(c);
   auto id = c->execution_id;
@@ -91,7 +91,9 @@ TEST_CASE("purge is bounded per command and deterministic", "[framework][purge]"
   auto b = open_store(dir, "b");
   std::vector<command> cmds;
   for (auto* s : {a.get(), b.get()}) {
-    for (int i = 0; i < 5; ++i) ended_run(*s, std::string(1, static_cast<char>('a' + i)), batch_status::completed, 100 + i, 200 + i);
+    for (int i = 0; i < 5; ++i) {
+      ended_run(*s, std::string(1, static_cast<char>('a' + i)), batch_status::completed, 100 + i, 200 + i);
+    }
     auto r1 = s->apply(decode(encode(purge_cmd{1000, 5000, 2})).value());
     REQUIRE(r1);
     CHECK(r1->affected == 2);

@@ -1,11 +1,20 @@
 #include "example_jobs.hpp"
 #include "sales.hpp"
 
+#include <kiln/exceptions.hpp>
+#include <kiln/jobs/file_partitioners.hpp>
 #include <kiln/jobs/flat_file.hpp>
 #include <kiln/jobs/jsonl.hpp>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
 
 namespace kiln::examples {
 
@@ -55,10 +64,76 @@ chunk_step<sale_row> convert_sales_step() {
                        .skip_limit([](const job_parameters& p) { return p.get_int64("skip_limit"); }));
 }
 
+// The number of threads that process each chunk, from the `threads` parameter.
+std::int64_t threads_parameter(const job_parameters& p) { return p.get_int64("threads"); }
+
+// Concatenates OUTPUT.part0 .. OUTPUT.part<N-1> into OUTPUT, then removes the parts. The first
+// call writes the whole output from scratch (so a restart after a crash mid-merge writes it
+// again, identically) and is committed; the second removes the parts.
+repeat_status merge_parts(step_context& ctx) {
+  const std::string output = ctx.resolve("{output}");
+  const auto parts = ctx.parameters().get_int64("partitions");
+  auto& state = ctx.context();
+  if (!state.contains("merged")) {
+    std::ofstream out(output, std::ios::binary | std::ios::trunc);
+    if (!out) throw io_error("cannot write '" + output + "': " + std::strerror(errno));
+    for (std::int64_t i = 0; i < parts; ++i) {
+      const std::string part = output + ".part" + std::to_string(i);
+      std::ifstream in(part, std::ios::binary);
+      if (!in) throw io_error("cannot read partition output '" + part + "': " + std::strerror(errno));
+      if (in.peek() != std::ifstream::traits_type::eof()) out << in.rdbuf();
+    }
+    out.flush();
+    if (!out) throw io_error("cannot write '" + output + "'");
+    out.close();
+    // The merge is committed only once the output is on disk.
+    detail::file_descriptor fd(::open(output.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid() || ::fsync(fd.get()) != 0) throw io_error("cannot sync '" + output + "': " + std::strerror(errno));
+    state["merged"] = true;
+    return repeat_status::continuable;
+  }
+  for (std::int64_t i = 0; i < parts; ++i) std::filesystem::remove(output + ".part" + std::to_string(i));
+  return repeat_status::finished;
+}
+
+// [docs:partitioning]
+// partitions=N: the input is split into N line ranges converted in parallel, each into its own
+// part file, which a last step merges in order.
+partition_step convert_partitioned_step() {
+  csv_options ranges;
+  ranges.partition_range = true;  // read only this partition's lines
+  auto worker = convert_sales_step();
+  worker.reader(flat_file_reader<sale_row>("{input}", map_sale, ranges))
+      .writer(jsonl_writer<sale_row>("{output}.part{partition.index}", write_sale_json))
+      .threads_from(threads_parameter);
+  return std::move(partition_step("convert-partitioned")
+                       .partitioner(line_range_partitioner("{input}"))
+                       .worker(std::move(worker))
+                       .grid_size_from([](const job_parameters& p) { return p.get_int64("partitions"); }));
+}
+// [docs:partitioning]
+
 job csv_to_jsonl() {
   job_builder b("csv-to-jsonl");
   b.describe("CSV (id,name,amount) to JSON Lines; rows with a non-numeric amount are skipped");
-  return sales_parameters(b).step(convert_sales_step()).build();
+  sales_parameters(b)
+      .parameter(param("threads", param_type::int64).default_value(std::int64_t{1}).positive().non_identifying()
+                     .describe("threads that process each chunk (the output does not change)"))
+      .parameter(param("partitions", param_type::int64).default_value(std::int64_t{1}).positive()
+                     .describe("line ranges of the input converted in parallel and merged (the output does not change)"));
+  auto plain = convert_sales_step();
+  plain.threads_from(threads_parameter);
+  return b
+      .decider("mode",
+               [](const flow_state& s) { return s.parameters.get_int64("partitions") > 1 ? "PARTITIONED" : "PLAIN"; })
+      .on("PARTITIONED").to("convert-partitioned")
+      .on("*").to("convert")
+      .step(std::move(plain))
+      .on("COMPLETED").end()
+      .on("*").fail()
+      .step(convert_partitioned_step())
+      .next(tasklet_step("merge", merge_parts))
+      .build();
 }
 
 }  // namespace kiln::examples

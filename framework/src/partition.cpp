@@ -25,8 +25,6 @@ constexpr const char* plan_key = "partitions";
 struct partition_result {
   batch_status status = batch_status::completed;
   exit_status exit = exit_status::completed();
-  step_counts counts;
-  bool ran = false;
 };
 
 class partition_manager final : public step_worker {
@@ -74,25 +72,17 @@ class partition_manager final : public step_worker {
           report_progress();
         });
 
-    step_counts total = counts();
-    total.read = total.write = total.filter = total.read_skip = total.process_skip = total.write_skip = 0;
     batch_status status = batch_status::completed;
     std::string failures;
     for (std::size_t i = 0; i < n; ++i) {
       const auto& r = results_[i];
       status = detail::worse(status, r.status);
-      total.read += r.counts.read;
-      total.write += r.counts.write;
-      total.filter += r.counts.filter;
-      total.read_skip += r.counts.read_skip;
-      total.process_skip += r.counts.process_skip;
-      total.write_skip += r.counts.write_skip;
       if (r.status == batch_status::failed) {
         if (!failures.empty()) failures += "; ";
         failures += partition_step_name(context().step_name(), i) + ": " + r.exit.description;
       }
     }
-    commit(total);
+    commit(counts());
     if (status == batch_status::failed) throw std::runtime_error("partition failed: " + failures);
     if (status == batch_status::stopped) return step_outcome::stopped;
     return step_outcome::completed;
@@ -156,8 +146,6 @@ class partition_manager final : public step_worker {
     auto [status, exit] = detail::run_to_end(*worker);
     result.status = status;
     result.exit = exit;
-    result.counts = worker->counts();
-    result.ran = true;
   }
 
   // The sum of the partitions' live counters, for the run's progress line.

@@ -4,7 +4,9 @@
 // definition as its own step execution, named "<step>:partition<i>", with its own execution
 // context; up to `grid_size` partitions run at once, each on its own thread. The manager step
 // ends when all partitions have ended: FAILED if any failed, else STOPPED if any stopped, else
-// COMPLETED, with the partitions' read/write/filter/skip counts summed.
+// COMPLETED. Item counts are those of the partitions' step executions; the manager's own stay 0,
+// so that summing a job execution's steps counts every item once (the live progress of a run
+// shows the partitions' sum).
 //
 // A partition is described by parameters that are added to the job parameters of its step
 // execution (and override them), so a worker step finds its slice through the usual `{name}`

@@ -220,12 +220,14 @@ TEST_CASE("split: flows run in parallel; the split fails if one fails; a restart
       return repeat_status::finished;
     });
   };
+  // [docs:split]
   auto flow_a = job_builder("flow-a").step(record("a1", false)).next(record("a2", false)).build();
   auto flow_b = job_builder("flow-b").step(record("b1", false)).next(record("b2", true)).build();
   auto j = job_builder("with-split")
                .step(split_step("both", {flow_a, flow_b}))
                .next(record("after", false))
                .build();
+  // [docs:split]
   auto first = f.run(j);
   CHECK(first.status == batch_status::failed);
   CHECK(first.exit.description.find("flow 'flow-b'") != std::string::npos);

@@ -33,6 +33,12 @@ std::int64_t parts_size(const fs::path& dir) {
   return total;
 }
 
+std::int64_t size_of(const fs::path& p) {
+  std::error_code ec;
+  auto s = fs::file_size(p, ec);
+  return ec ? 0 : static_cast<std::int64_t>(s);
+}
+
 std::vector<std::string> convert(const std::string& output, std::vector<std::string> extra = {}) {
   std::vector<std::string> args{"run", "csv-to-jsonl", "input=in.csv", "output=" + output, "skip_limit=100000",
                                 "commit_interval=100"};
@@ -72,30 +78,68 @@ TEST_CASE("csv-to-jsonl - plain, threads=2 and partitions=3 write the same bytes
   CHECK(read_file(small.path() / "out.jsonl") == "{\"id\":\"1\",\"name\":\"a\",\"amount\":2}\n");
 }
 
-TEST_CASE("csv-to-jsonl partitions=3 - kill -9 mid-way - rerun - byte-identical", "[process][partition][restart]") {
+TEST_CASE("csv-to-jsonl partitions=3 or threads=2 - kill -9 mid-way - rerun - byte-identical",
+          "[process][partition][restart]") {
   temp_dir dir;
   REQUIRE(run_kiln(dir, {"run", "generate-csv", "output=in.csv", "rows=300000", "bad_every=1000", "--data-dir", "g"})
               .exit_code == 0);
   REQUIRE(run_kiln(dir, convert("ref.jsonl", {"--data-dir", "ref"})).exit_code == 0);
   const auto expected = read_file(dir / "ref.jsonl");
-  const auto args = convert("out.jsonl", {"partitions=3"});
-  {
-    child_process p(kiln_bin, args, dir.path());
-    const bool reached = wait_until(
-        [&] { return parts_size(dir.path()) >= static_cast<std::int64_t>(expected.size()) * 3 / 10 || !p.running(); },
-        120);
-    REQUIRE(reached);
-    p.kill(SIGKILL);
-    auto r = p.wait();
-    REQUIRE(r.signal == SIGKILL);  // killed mid-way, not finished
+  const auto total = static_cast<std::int64_t>(expected.size());
+
+  SECTION("partitions=3") {
+    const auto args = convert("out.jsonl", {"partitions=3"});
+    {
+      child_process p(kiln_bin, args, dir.path());
+      REQUIRE(wait_until([&] { return parts_size(dir.path()) >= total * 3 / 10 || !p.running(); }, 120));
+      p.kill(SIGKILL);
+      REQUIRE(p.wait().signal == SIGKILL);  // killed mid-way, not finished
+    }
+    CHECK_FALSE(fs::exists(dir / "out.jsonl"));
+    auto again = run_kiln(dir, args);
+    INFO(again.out << again.err);
+    REQUIRE(again.exit_code == 0);
+    CHECK(read_file(dir / "out.jsonl") == expected);
+    // The restart used the stored plan: completed partitions skipped, the others resumed.
+    CHECK_THAT(again.err + again.out, Catch::Contains("resumes its plan of 3 partitions"));
   }
-  CHECK_FALSE(fs::exists(dir / "out.jsonl"));
-  auto again = run_kiln(dir, args);
-  INFO(again.out << again.err);
-  REQUIRE(again.exit_code == 0);
+  SECTION("threads=2") {
+    const auto args = convert("out.jsonl", {"threads=2"});
+    for (double fraction : {0.2, 0.6}) {
+      child_process p(kiln_bin, args, dir.path());
+      REQUIRE(wait_until([&] { return size_of(dir / "out.jsonl") >= total * fraction || !p.running(); }, 120));
+      p.kill(SIGKILL);
+      REQUIRE(p.wait().signal == SIGKILL);
+    }
+    auto again = run_kiln(dir, args);
+    INFO(again.out << again.err);
+    REQUIRE(again.exit_code == 0);
+    CHECK(read_file(dir / "out.jsonl") == expected);
+  }
+}
+
+TEST_CASE("csv-to-jsonl partitions=2 - SIGTERM stops every partition (exit 3) - rerun completes identically",
+          "[process][partition][stop]") {
+  temp_dir dir;
+  REQUIRE(run_kiln(dir, {"run", "generate-csv", "output=in.csv", "rows=300000", "bad_every=1000", "--data-dir", "g"})
+              .exit_code == 0);
+  REQUIRE(run_kiln(dir, convert("ref.jsonl", {"--data-dir", "ref"})).exit_code == 0);
+  const auto expected = read_file(dir / "ref.jsonl");
+  const auto args = convert("out.jsonl", {"partitions=2"});
+  child_process p(kiln_bin, args, dir.path());
+  REQUIRE(wait_until([&] { return parts_size(dir.path()) >= static_cast<std::int64_t>(expected.size()) / 4 || !p.running(); }, 120));
+  p.kill(SIGTERM);
+  auto stopped = p.wait();
+  if (stopped.exit_code == 0) {
+    WARN("run completed before SIGTERM landed");
+  } else {
+    INFO(stopped.out << stopped.err);
+    REQUIRE(stopped.exit_code == 3);
+    auto again = run_kiln(dir, args);
+    INFO(again.out << again.err);
+    REQUIRE(again.exit_code == 0);
+  }
   CHECK(read_file(dir / "out.jsonl") == expected);
-  // The restart skipped the partitions that had completed and resumed the others.
-  CHECK_THAT(again.err + again.out, Catch::Contains("resumes its plan of 3 partitions"));
 }
 
 TEST_CASE("csv-dir - one partition per file - same output as csv-to-jsonl per file", "[process][partition]") {

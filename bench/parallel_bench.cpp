@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <sys/resource.h>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -29,15 +30,27 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
+// CPU seconds (user + system) this process has used so far, all threads.
+double cpu_seconds() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return s(ru.ru_utime) + s(ru.ru_stime);
+}
+
+double last_cpu = 0;  // CPU seconds of the last timed_run
+
 // Runs `j` with `args` on a fresh store in `data`; the wall time in seconds.
 double timed_run(const job& j, const std::vector<std::string>& args, const fs::path& data) {
   fs::remove_all(data);
   auto store = state_store::open(data, store_access::read_write).value();
   auto log = make_standalone_log(*store);
   auto params = j.parameters_from(args).value();
+  const double c0 = cpu_seconds();
   const auto t0 = clock_type::now();
   auto r = run_job(j, params, *log).value();
   const double s = std::chrono::duration<double>(clock_type::now() - t0).count();
+  last_cpu = cpu_seconds() - c0;
   if (r.status != batch_status::completed) {
     std::fprintf(stderr, "%s ended %s: %s\n", j.name().c_str(), std::string(to_string(r.status)).c_str(),
                  r.exit.description.c_str());
@@ -123,6 +136,15 @@ int main(int argc, char** argv) {
   }
   spdlog::set_level(spdlog::level::err);
   fs::create_directories(dir);
+  std::printf("load average before: %s", [] {
+    std::FILE* f = std::fopen("/proc/loadavg", "r");
+    static char buf[128] = "?\n";
+    if (f) {
+      if (!std::fgets(buf, sizeof buf, f)) buf[0] = '\0';
+      std::fclose(f);
+    }
+    return buf;
+  }());
   generate(dir / "in.csv", rows, dir / "gen-data");
 
   auto csv = examples::csv_to_jsonl();
@@ -134,7 +156,8 @@ int main(int argc, char** argv) {
                                        "skip_limit=1000000", fmt::format("partitions={}", parts)},
                                  dir / "data");
       (parts == 1 ? p1 : p2).push_back(s);
-      std::printf("csv-to-jsonl %lld rows, partitions=%d: %.2f s\n", static_cast<long long>(rows), parts, s);
+      std::printf("csv-to-jsonl %lld rows, partitions=%d: %.2f s wall, %.2f s CPU\n", static_cast<long long>(rows),
+                  parts, s, last_cpu);
     }
   }
   auto cpu = cpu_job(work);
@@ -143,8 +166,8 @@ int main(int argc, char** argv) {
     for (int threads : {1, 2}) {
       const double s = timed_run(cpu, {fmt::format("items={}", items), fmt::format("threads={}", threads)}, dir / "data");
       (threads == 1 ? t1 : t2).push_back(s);
-      std::printf("cpu-heavy %lld items x %lld rounds, threads=%d: %.2f s\n", static_cast<long long>(items),
-                  static_cast<long long>(work), threads, s);
+      std::printf("cpu-heavy %lld items x %lld rounds, threads=%d: %.2f s wall, %.2f s CPU\n",
+                  static_cast<long long>(items), static_cast<long long>(work), threads, s, last_cpu);
     }
   }
   std::printf("median csv-to-jsonl: partitions=1 %.2f s, partitions=2 %.2f s, speed-up %.2fx\n", median(p1),

@@ -77,6 +77,28 @@ struct schedule_record {
   schedule_counts counts;
 };
 
+// A schedule as a user writes it (REST body, CLI flags, C++ API); make_schedule() checks it and
+// turns it into a schedule_record. Times are ISO-8601 ("2026-12-01T02:00:00Z", or local in
+// time_zone without an offset), durations like "90s", "5m", "1h30m".
+struct schedule_definition {
+  std::string name;                    // 1-64 letters, digits, '_', '.', '-'
+  std::string job;
+  std::string cron;                    // exactly one of cron, every, at
+  std::string every;
+  std::string at;
+  std::string time_zone = "UTC";       // Default: UTC
+  std::string start;                   // Default: none (interval: anchored at a multiple of it)
+  std::string end;                     // Default: none
+  std::string jitter;                  // Default: none
+  std::string misfire = "fire_once_now";  // Default: fire_once_now
+  std::int64_t max_catchup = 100;      // Default: 100
+  std::int64_t misfire_threshold_ms = 60000;  // Default: 60 s
+  std::string overlap = "allow";       // Default: allow
+  std::int64_t priority = 0;           // Default: 0
+  std::string queue = "default";       // Default: "default"
+  std::vector<std::string> parameters;  // "name=value"; may use {schedule} and {scheduled_time}
+};
+
 boost::json::value to_json(const schedule_record& s);
 expected<schedule_record> schedule_from_json(const boost::json::value& v);
 

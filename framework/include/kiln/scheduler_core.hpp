@@ -28,6 +28,17 @@ namespace kiln {
 expected<create_execution_cmd> build_firing(const registry& jobs, const schedule_record& s, std::int64_t slot,
                                             std::int64_t now);
 
+// Checks a definition against the registered jobs (the job exists, its parameters validate with
+// sample values for the placeholders), the trigger (cron fields, zone, duration, instant) and the
+// policies; errors name the field and the fix. `now` anchors an interval without a start and
+// refuses a one-shot time already past.
+expected<schedule_record> make_schedule(const registry& jobs, const schedule_definition& d, std::int64_t now);
+
+// Manual firings of `slots` (trigger now, backfill), each through `overlap` as if the slots came
+// one after another; `previous_runs` says whether the schedule's last execution still runs.
+std::vector<fire_cmd> plan_manual(const registry& jobs, const schedule_record& s, const std::vector<std::int64_t>& slots,
+                                  overlap_policy overlap, bool previous_runs, std::int64_t now);
+
 // The delay added to a slot: a deterministic function of (schedule, slot) in [0, jitter_ms), so
 // every proposer (and every retry) picks the same instant.
 std::int64_t jitter_of(const schedule_record& s, std::int64_t slot);

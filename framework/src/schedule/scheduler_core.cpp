@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <regex>
 
 namespace kiln {
 
@@ -14,6 +15,49 @@ namespace {
 void replace_all(std::string& text, std::string_view what, std::string_view with) {
   for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + with.size())) {
     text.replace(pos, what.size(), with);
+  }
+}
+
+// Each candidate slot (slot, misfired) through the overlap policy, in order. `busy`: a run of the
+// schedule is running or was fired earlier in this pass; `buffered`: slots already waiting.
+template <class Base, class Fired>
+void overlap_pass(overlap_policy overlap, const std::vector<std::pair<std::int64_t, bool>>& candidates,
+                  std::int64_t previous_id, bool previous_runs, bool busy, std::size_t buffered,
+                  std::vector<fire_cmd>& out, Base base, Fired fired) {
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    const auto [slot, misfired] = candidates[i];
+    const bool last = i + 1 == candidates.size();
+    if (overlap == overlap_policy::cancel_running) {
+      // Replace: of the slots due together only the latest runs; it ends the previous run.
+      if (!last) {
+        out.push_back(base(slot, fire_outcome::skipped_overlap));
+        continue;
+      }
+      auto c = fired(slot, misfired);
+      if (previous_runs) c.cancel_execution = previous_id;
+      out.push_back(std::move(c));
+      continue;
+    }
+    if (!busy || overlap == overlap_policy::allow) {
+      out.push_back(fired(slot, misfired));
+      busy = true;
+      continue;
+    }
+    switch (overlap) {
+      case overlap_policy::buffer_one:
+        if (buffered == 0) {
+          out.push_back(base(slot, fire_outcome::buffered));
+          ++buffered;
+        } else {
+          out.push_back(base(slot, fire_outcome::skipped_overlap));
+        }
+        break;
+      case overlap_policy::buffer_all:
+        out.push_back(base(slot, fire_outcome::buffered));
+        ++buffered;
+        break;
+      default: out.push_back(base(slot, fire_outcome::skipped_overlap)); break;
+    }
   }
 }
 
@@ -61,6 +105,121 @@ std::int64_t jitter_of(const schedule_record& s, std::int64_t slot) {
 }
 
 expected<trigger> trigger_of(const schedule_record& s) { return trigger::make(s.trigger); }
+
+expected<schedule_record> make_schedule(const registry& jobs, const schedule_definition& d, std::int64_t now) {
+  static const std::regex name_re("[A-Za-z0-9_.-]{1,64}");
+  if (!std::regex_match(d.name, name_re)) {
+    return fail(errc::bad_usage, fmt::format("schedule name '{}' must be 1-64 letters, digits, '_', '.' or '-'", d.name));
+  }
+  if (d.job.empty()) return fail(errc::bad_usage, "a schedule needs a job ('job')");
+  if (!jobs.find(d.job)) {
+    return fail(errc::unknown_job, fmt::format("unknown job '{}'; GET /api/v1/jobs (or `kiln jobs`) lists them", d.job));
+  }
+  const int kinds = !d.cron.empty() + !d.every.empty() + !d.at.empty();
+  if (kinds != 1) {
+    return fail(errc::bad_usage, "give exactly one trigger: cron (\"0 0 2 * * ?\"), every (\"5m\") or at "
+                                 "(\"2026-12-01T02:00:00Z\")");
+  }
+  schedule_record s;
+  s.name = d.name;
+  s.job = d.job;
+  s.trigger.time_zone = d.time_zone.empty() ? std::string("UTC") : d.time_zone;
+  auto instant = [&](const std::string& text, const char* what) -> expected<std::int64_t> {
+    auto ms = parse_instant_ms(text, s.trigger.time_zone);
+    if (!ms) return fail(errc::bad_usage, fmt::format("'{}': {}", what, ms.error().message()));
+    return ms;
+  };
+  if (!d.start.empty()) {
+    auto ms = instant(d.start, "start");
+    if (!ms) return std::unexpected(ms.error());
+    s.trigger.start_ms = *ms;
+  }
+  if (!d.end.empty()) {
+    auto ms = instant(d.end, "end");
+    if (!ms) return std::unexpected(ms.error());
+    s.trigger.end_ms = *ms;
+  }
+  if (s.trigger.end_ms && s.trigger.start_ms && s.trigger.end_ms <= s.trigger.start_ms) {
+    return fail(errc::bad_usage, "'end' must be after 'start'");
+  }
+  if (!d.cron.empty()) {
+    s.trigger.kind = trigger_kind::cron;
+    s.trigger.cron = d.cron;
+  } else if (!d.every.empty()) {
+    auto ms = parse_duration_ms(d.every);
+    if (!ms) return fail(errc::bad_usage, fmt::format("'every': {}", ms.error().message()));
+    s.trigger.kind = trigger_kind::interval;
+    s.trigger.interval_ms = *ms;
+    s.every = d.every;
+    // Without a start, slots fall on multiples of the interval since the epoch (every 5m: :00, :05, ...).
+    if (!s.trigger.start_ms) s.trigger.start_ms = now - now % *ms;
+  } else {
+    auto ms = instant(d.at, "at");
+    if (!ms) return std::unexpected(ms.error());
+    if (*ms <= now) {
+      return fail(errc::bad_usage, fmt::format("'at' {} has already passed; give a future time (or use "
+                                               "`trigger` to run it now)",
+                                               format_utc(*ms)));
+    }
+    s.trigger.kind = trigger_kind::once;
+    s.trigger.at_ms = *ms;
+  }
+  if (auto t = trigger::make(s.trigger); !t) return fail(errc::bad_usage, t.error().message());
+  if (!d.jitter.empty() && d.jitter != "0") {
+    auto ms = parse_duration_ms(d.jitter);
+    if (!ms) return fail(errc::bad_usage, fmt::format("'jitter': {}", ms.error().message()));
+    s.jitter_ms = *ms;
+  }
+  auto misfire = parse_misfire_policy(d.misfire.empty() ? "fire_once_now" : d.misfire);
+  if (!misfire) return std::unexpected(misfire.error());
+  s.misfire = *misfire;
+  auto overlap = parse_overlap_policy(d.overlap.empty() ? "allow" : d.overlap);
+  if (!overlap) return std::unexpected(overlap.error());
+  s.overlap = *overlap;
+  if (d.max_catchup < 0) return fail(errc::bad_usage, "'max_catchup' must be 0 or more");
+  if (d.misfire_threshold_ms < 0) return fail(errc::bad_usage, "'misfire_threshold_ms' must be 0 or more");
+  s.max_catchup = d.max_catchup;
+  s.misfire_threshold_ms = d.misfire_threshold_ms;
+  static const std::regex queue_re("[A-Za-z0-9_.-]{1,64}");
+  s.queue = d.queue.empty() ? std::string("default") : d.queue;
+  if (!std::regex_match(s.queue, queue_re)) return fail(errc::bad_usage, "'queue' must be 1-64 letters, digits, '_', '.' or '-'");
+  s.priority = d.priority;
+  for (const auto& p : d.parameters) {
+    if (p.find('=') == std::string::npos) {
+      return fail(errc::bad_parameter, fmt::format("parameter '{}' must be name=value", p));
+    }
+  }
+  s.parameters = d.parameters;
+  // The parameters must type against the job's specs once the placeholders are filled in.
+  if (auto sample = build_firing(jobs, s, now, now); !sample) return std::unexpected(sample.error());
+  return s;
+}
+
+std::vector<fire_cmd> plan_manual(const registry& jobs, const schedule_record& s, const std::vector<std::int64_t>& slots,
+                                  overlap_policy overlap, bool previous_runs, std::int64_t now) {
+  std::vector<fire_cmd> out;
+  auto base = [&](std::int64_t slot, fire_outcome o) {
+    fire_cmd c;
+    c.schedule = s.name;
+    c.slot = slot;
+    c.version = s.version;
+    c.time = now;
+    c.outcome = o;
+    c.manual = true;
+    return c;
+  };
+  auto fired = [&](std::int64_t slot, bool) {
+    auto c = base(slot, fire_outcome::fired);
+    if (auto e = build_firing(jobs, s, slot, now)) c.execution = std::move(*e);
+    else c.error = e.error().message();
+    return c;
+  };
+  std::vector<std::pair<std::int64_t, bool>> candidates;
+  for (auto slot : slots) candidates.emplace_back(slot, false);
+  overlap_pass(overlap, candidates, s.last_execution_id, previous_runs, previous_runs, s.buffered.size(), out, base,
+               fired);
+  return out;
+}
 
 std::vector<std::int64_t> upcoming_slots(const schedule_record& s, std::int64_t now, std::size_t n) {
   std::vector<std::int64_t> out;
@@ -239,41 +398,7 @@ std::vector<fire_cmd> scheduler_core::plan(const schedule_record& s, const trigg
   }
   for (auto i = late; i < slots.size(); ++i) candidates.emplace_back(slots[i], false);
 
-  for (std::size_t i = 0; i < candidates.size(); ++i) {
-    const auto [slot, misfired] = candidates[i];
-    const bool last = i + 1 == candidates.size();
-    if (s.overlap == overlap_policy::cancel_running) {
-      // Replace: of the slots due together only the latest runs; it ends the previous run.
-      if (!last) {
-        out.push_back(base(slot, fire_outcome::skipped_overlap));
-        continue;
-      }
-      auto c = fired(slot, misfired);
-      if (previous_runs) c.cancel_execution = s.last_execution_id;
-      out.push_back(std::move(c));
-      continue;
-    }
-    if (!busy || s.overlap == overlap_policy::allow) {
-      out.push_back(fired(slot, misfired));
-      busy = true;
-      continue;
-    }
-    switch (s.overlap) {
-      case overlap_policy::buffer_one:
-        if (buffered == 0) {
-          out.push_back(base(slot, fire_outcome::buffered));
-          ++buffered;
-        } else {
-          out.push_back(base(slot, fire_outcome::skipped_overlap));
-        }
-        break;
-      case overlap_policy::buffer_all:
-        out.push_back(base(slot, fire_outcome::buffered));
-        ++buffered;
-        break;
-      default: out.push_back(base(slot, fire_outcome::skipped_overlap)); break;
-    }
-  }
+  overlap_pass(s.overlap, candidates, s.last_execution_id, previous_runs, busy, buffered, out, base, fired);
   return out;
 }
 

@@ -35,6 +35,12 @@ job checked_import();
 // program (output in the step context), then GETs the URL (response in the step context).
 job command_and_http();
 
+// resilient-import input=IN.csv output=OUT.jsonl [flaky_every=0] [max_amount=0] [max_name=0]
+// [skip_limit=100] [commit_interval=1000]: csv-to-jsonl with retries (a flaky simulated service),
+// skips in read, process (no rollback) and write (found by a scan), the skip log and a step
+// listener that reports "COMPLETED WITH SKIPS".
+job resilient_import();
+
 void register_all(registry& jobs);
 
 }  // namespace kiln::examples

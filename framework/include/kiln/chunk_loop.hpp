@@ -40,6 +40,11 @@ class chunk_step<I, O>::worker final : public step_worker {
   void do_open() override {
     if (!def_.reader_) throw std::logic_error("chunk step '" + def_.name() + "' has no reader");
     if (!def_.writer_) throw std::logic_error("chunk step '" + def_.name() + "' has no writer");
+    if (!std::is_copy_constructible_v<I> && keep_inputs_) {
+      throw std::logic_error("chunk step '" + def_.name() +
+                             "': skip and retry process items again after a rollback, which needs copyable "
+                             "input items; make the item type copyable or drop skip/retry");
+    }
     reader_ = def_.reader_();
     if (def_.processor_) processor_ = def_.processor_(context());
     writer_ = def_.writer_();
@@ -159,20 +164,24 @@ class chunk_step<I, O>::worker final : public step_worker {
 
   // Processes one input: a copy when the chunk may need it again, else the item itself.
   std::optional<O> call_processor(std::size_t i) {
+    if constexpr (std::is_copy_constructible_v<I>) {
+      if (keep_inputs_) {
+        I copy = inputs_[i];
+        return call_processor_with(std::move(copy));
+      }
+    }
+    return call_processor_with(std::move(inputs_[i]));
+  }
+
+  std::optional<O> call_processor_with(I&& item) {
     if (!processor_) {
-      if constexpr (std::is_same_v<I, O>) {
-        return keep_inputs_ ? O(inputs_[i]) : O(std::move(inputs_[i]));
-      } else if constexpr (std::is_convertible_v<I, O>) {
-        return keep_inputs_ ? O(inputs_[i]) : O(std::move(inputs_[i]));
+      if constexpr (std::is_convertible_v<I, O>) {
+        return O(std::move(item));
       } else {
         throw std::logic_error("chunk step '" + def_.name() + "' needs a processor");
       }
     }
-    if (keep_inputs_) {
-      I copy = inputs_[i];
-      return processor_(std::move(copy));
-    }
-    return processor_(std::move(inputs_[i]));
+    return processor_(std::move(item));
   }
 
   // Runs the processor over the live inputs into outputs_. A failure that needs a rollback

@@ -45,6 +45,7 @@ void register_all(registry& jobs) {
   jobs.add(purge_history());
   jobs.add(fan_out());
   jobs.add(write_item());
+  jobs.add(resilient_import());
 }
 
 }  // namespace kiln::examples

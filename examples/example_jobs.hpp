@@ -53,6 +53,11 @@ job fan_out();
 
 // write-item item=NAME output_dir=DIR: writes NAME into DIR/NAME.txt (fan-out's child).
 job write_item();
+// resilient-import input=IN.csv output=OUT.jsonl [flaky_every=0] [max_amount=0] [max_name=0]
+// [skip_limit=100] [commit_interval=1000]: csv-to-jsonl with retries (a flaky simulated service),
+// skips in read, process (no rollback) and write (found by a scan), the skip log and a step
+// listener that reports "COMPLETED WITH SKIPS".
+job resilient_import();
 
 void register_all(registry& jobs);
 

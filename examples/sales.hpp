@@ -5,6 +5,8 @@
 #include <kiln/job.hpp>
 #include <kiln/jobs/flat_file.hpp>
 
+#include <boost/json/value_from.hpp>
+
 #include <string>
 #include <string_view>
 
@@ -15,6 +17,11 @@ struct sale_row {
   std::string name;
   double amount = 0;
 };
+
+// {"id", "name", "amount"}: how the skip log shows a skipped row.
+inline void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const sale_row& s) {
+  v = {{"id", s.id}, {"name", s.name}, {"amount", s.amount}};
+}
 
 // id and name as they are, amount parsed (parse_error naming file, line and field if it is not a number).
 sale_row map_sale(const csv_record& r);

@@ -43,6 +43,11 @@ job_builder& job_builder::concurrency(concurrency_policy p) {
   return *this;
 }
 
+job_builder& job_builder::listener(job_listener l) {
+  job_.listeners_.push_back(std::move(l));
+  return *this;
+}
+
 job_builder& job_builder::recovery(recovery_policy p) {
   job_.recovery_ = p;
   return *this;

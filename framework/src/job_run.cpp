@@ -67,6 +67,17 @@ std::unique_ptr<step_worker> job_run::next_step() {
       }
       if (current_ != job_.nodes().front()) spdlog::info("flow resumes at '{}' (stop_and_restart)", current_);
     }
+    // Job listeners' before_job; one that throws fails the job before its first step.
+    job_execution_info info{job_.name(), execution_id_, &params_, batch_status::started, exit_status::executing()};
+    for (const auto& l : job_.listeners()) {
+      try {
+        detail::notify(l.before_job, "before_job", info);
+      } catch (const std::exception& e) {
+        spdlog::error("job '{}': {}", job_.name(), e.what());
+        end_with(batch_status::failed, exit_status::failed(e.what()));
+        break;
+      }
+    }
   }
   while (!outcome_) {
     if (stop_requested_) {
@@ -121,7 +132,9 @@ std::unique_ptr<step_worker> job_run::next_step() {
     if (ctx.is_restart()) spdlog::info("step '{}' resumes from its last checkpoint", def.name());
     try {
       running_step_ = node;
-      return def.make_worker(std::move(ctx), log_, progress_);
+      auto worker = def.make_worker(std::move(ctx), log_, progress_);
+      for (const auto& l : def.step_listeners()) worker->add_listener(l);
+      return worker;
     } catch (const std::exception& e) {
       // The step execution exists; record its failure so it does not look running.
       (void)log_.propose(end_step_cmd{r->step_execution_id, batch_status::failed, exit_status::failed(e.what()),
@@ -148,6 +161,20 @@ void job_run::step_finished(batch_status status, const exit_status& exit) {
 run_result job_run::finish() {
   if (!outcome_) end_with(batch_status::failed, exit_status::failed("the job ended before its steps"));
   auto [status, exit] = *outcome_;
+  // Job listeners' after_job may change the exit status; one that throws is logged and ignored
+  // (Spring Batch does the same: the job's outcome is already decided).
+  job_execution_info info{job_.name(), execution_id_, &params_, status, exit};
+  for (const auto& l : job_.listeners()) {
+    if (!l.after_job) continue;
+    try {
+      l.after_job(info);
+    } catch (const std::exception& e) {
+      spdlog::error("job '{}': listener after_job failed: {}", job_.name(), e.what());
+    } catch (...) {
+      spdlog::error("job '{}': listener after_job failed: unknown error", job_.name());
+    }
+  }
+  exit = info.exit;
   auto r = log_.propose(end_execution_cmd{execution_id_, status, exit, now_ms(), restart_at_});
   if (!r) {
     spdlog::error("could not record the end of execution {}: {}", execution_id_, r.error().describe());

@@ -14,7 +14,8 @@ json::value to_json(const step_counts& c) {
                       {"process_skip", c.process_skip},
                       {"write_skip", c.write_skip},
                       {"commit", c.commit},
-                      {"rollback", c.rollback}};
+                      {"rollback", c.rollback},
+                      {"retry", c.retry}};
 }
 
 expected<step_counts> step_counts_from_json(const json::value& v) {
@@ -28,6 +29,7 @@ expected<step_counts> step_counts_from_json(const json::value& v) {
   c.write_skip = r.i64("write_skip");
   c.commit = r.i64("commit");
   c.rollback = r.i64("rollback");
+  c.retry = r.i64("retry");  // absent in records written before retries existed: 0
   if (!r.ok()) return std::unexpected(r.failure());
   return c;
 }

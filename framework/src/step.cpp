@@ -4,23 +4,6 @@
 
 namespace kiln {
 
-bool skip_policy::skippable(const std::exception_ptr& e) const {
-  for (const auto& p : predicates_) {
-    if (p(e)) return true;
-  }
-  return false;
-}
-
-std::string describe_exception(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    return x.what();
-  } catch (...) {
-    return "unknown error";
-  }
-}
-
 void detail::log_skip(const std::string& step_name, const std::exception_ptr& e, std::int64_t n) {
   constexpr std::int64_t loud = 10;
   if (n < loud) {

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace kiln {
@@ -49,6 +50,7 @@ step_worker::step_worker(step_context ctx, command_log& log, std::shared_ptr<run
 
 bool step_worker::open() {
   try {
+    for (const auto& l : listeners_) detail::notify(l.before_step, "before_step", ctx_);
     do_open();
     opened_ = true;
     return true;
@@ -107,12 +109,30 @@ std::pair<batch_status, exit_status> step_worker::finish(step_outcome outcome) {
     status = batch_status::failed;
     exit = exit_status::failed(failure_ ? failure_->message() : "step failed");
     if (const auto& custom = ctx_.custom_exit_status()) exit.code = custom->code;
+    if (uncommitted_) {
+      counts_.rollback += std::max<std::int64_t>(0, uncommitted_->rollback - counts_.rollback);
+      counts_.retry += std::max<std::int64_t>(0, uncommitted_->retry - counts_.retry);
+    }
     ++counts_.rollback;
   } else if (outcome == step_outcome::stopped) {
     status = batch_status::stopped;
     exit = exit_status::stopped("stopped on request after " + std::to_string(counts_.commit) + " commits");
   } else if (const auto& custom = ctx_.custom_exit_status()) {
     exit = *custom;
+  }
+  for (const auto& l : listeners_) {
+    if (!l.after_step) continue;
+    try {
+      if (auto changed = l.after_step(ctx_, step_result{status, exit, counts_})) exit = combine_exit(exit, *changed);
+    } catch (const std::exception& e) {
+      // Spring Batch fails the step when an after-step callback throws.
+      status = batch_status::failed;
+      exit = exit_status::failed(std::string("listener after_step failed: ") + e.what());
+      spdlog::error("step '{}' of execution {} failed: {}", ctx_.step_name(), ctx_.job_execution_id(), exit.description);
+    } catch (...) {
+      status = batch_status::failed;
+      exit = exit_status::failed("listener after_step failed: unknown error");
+    }
   }
   auto r = log_.propose(end_step_cmd{ctx_.step_execution_id(), status, exit, counts_, committed_context_, now_ms()});
   if (!r) {

@@ -1,4 +1,9 @@
 #include <kiln/views.hpp>
+#include <kiln/fault_tolerance.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <optional>
 
 #include <boost/json.hpp>
 
@@ -27,6 +32,24 @@ json::object job_view(const job& j) {
           {"recovery", j.recovery() == recovery_policy::none ? "none" : "restart"}};
 }
 
+namespace {
+// {"path", "lines"} of a step execution's skip log, when it has one.
+std::optional<json::object> skip_log_view(const state_store& store, std::int64_t execution_id, std::int64_t step_id) {
+  const auto path = skip_log::path_for(store.dir(), execution_id, step_id);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::int64_t lines = 0;
+  char buf[1 << 14];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    lines += std::count(buf, buf + in.gcount(), '\n');
+    if (!in) break;
+  }
+  std::error_code ec;
+  const auto shown = std::filesystem::absolute(path, ec);
+  return json::object{{"path", (ec ? path : shown).string()}, {"lines", lines}};
+}
+}  // namespace
+
 expected<json::object> execution_detail(const state_store& store, std::int64_t execution_id) {
   auto e = store.execution(execution_id);
   if (!e) return std::unexpected(e.error());
@@ -35,6 +58,7 @@ expected<json::object> execution_detail(const state_store& store, std::int64_t e
   for (const auto& st : store.step_executions(e->id)) {
     json::object so = to_json(st).as_object();
     so["context"] = store.step_context(st.id);
+    if (auto log = skip_log_view(store, e->id, st.id)) so["skip_log"] = std::move(*log);
     steps.push_back(std::move(so));
   }
   out["steps"] = std::move(steps);

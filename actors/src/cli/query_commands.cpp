@@ -169,10 +169,16 @@ void print_execution(const json::object& e) {
     std::cout << fmt::format("  step {} (#{})  {}  exit {}\n", str(st, "step"), i64(st, "id"), str(st, "status"),
                              str(st, "exit_code"));
     std::cout << fmt::format(
-        "    read {}  written {}  filtered {}  skipped {} (read {}, process {}, write {})  commits {}  rollbacks {}\n",
+        "    read {}  written {}  filtered {}  skipped {} (read {}, process {}, write {})  commits {}  rollbacks {}  "
+        "retries {}\n",
         format_count(c.read), format_count(c.write), format_count(c.filter), format_count(c.skip()),
         format_count(c.read_skip), format_count(c.process_skip), format_count(c.write_skip), format_count(c.commit),
-        format_count(c.rollback));
+        format_count(c.rollback), format_count(c.retry));
+    if (const auto* log = st.if_contains("skip_log"); log && log->is_object()) {
+      const auto n = i64(log->as_object(), "lines");
+      std::cout << fmt::format("    skip log {} ({} {})\n", str(log->as_object(), "path"), format_count(n),
+                               n == 1 ? "line" : "lines");
+    }
     if (!str(st, "exit_description").empty() && str(st, "status") != "COMPLETED") {
       std::cout << (str(st, "status") == "FAILED" ? "    error   " : "    note    ") << str(st, "exit_description") << "\n";
     }

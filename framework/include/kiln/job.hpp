@@ -4,6 +4,7 @@
 
 #include <kiln/flow.hpp>
 #include <kiln/job_parameters.hpp>
+#include <kiln/listeners.hpp>
 #include <kiln/step.hpp>
 
 #include <map>
@@ -36,6 +37,7 @@ class job {
   [[nodiscard]] const std::vector<transition>& transitions() const { return transitions_; }
   [[nodiscard]] const step* find_step(const std::string& name) const;
   [[nodiscard]] const decider_fn* find_decider(const std::string& name) const;
+  [[nodiscard]] const std::vector<job_listener>& listeners() const { return listeners_; }
 
   // Where the flow goes after `node` ended with (status, exit): the next node's name, or an end
   // state (status, exit code) when `next` comes back empty.
@@ -63,6 +65,7 @@ class job {
   std::vector<std::string> order_;
   std::map<std::string, decider_fn> deciders_;
   std::vector<transition> transitions_;
+  std::vector<job_listener> listeners_;
 };
 
 class job_builder {
@@ -79,6 +82,8 @@ class job_builder {
   job_builder& concurrency(concurrency_policy p);
   // Default: restart. See recovery_policy.
   job_builder& recovery(recovery_policy p);
+  // Adds a job listener (listeners.hpp); listeners run in the order added.
+  job_builder& listener(job_listener l);
 
   // Appends a step (a tasklet_step, a chunk_step<I,O>, or any kiln::step).
   template <class S>

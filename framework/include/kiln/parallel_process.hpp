@@ -27,25 +27,26 @@ class parallel_process {
     for (std::size_t i = 0; i < pool_.parallelism(); ++i) processors_.push_back(make());
   }
 
-  // Processes every item of `inputs` (moving from them); results wait for take().
-  void process(std::vector<I>& inputs) {
-    const std::size_t n = inputs.size();
+  // Calls `item(i)` for every i < n with `wanted(i)`, and its thread's processor on the item it
+  // returns (an I&&: the input itself, or a copy the caller keeps for a retry); results wait for
+  // take(i).
+  template <class Wanted, class Item>
+  void process(std::size_t n, Wanted wanted, Item item) {
     results_.assign(n, std::nullopt);
     errors_.assign(n, nullptr);
-    next_ = 0;
     pool_.run(n, [&](std::size_t i, std::size_t slot) {
+      if (!wanted(i)) return;
       try {
-        results_[i] = processors_[slot](std::move(inputs[i]));
+        results_[i] = processors_[slot](item(i));
       } catch (...) {
         errors_[i] = std::current_exception();
       }
     });
   }
 
-  // The result of the next item in input order: what its processor returned, or its exception
-  // rethrown. Called exactly once per item, where the sequential loop would call the processor.
-  std::optional<O> take() {
-    const std::size_t i = next_++;
+  // The result for item i: what its processor returned, or its exception rethrown. Called once
+  // per processed item, where the sequential loop would call the processor.
+  std::optional<O> take(std::size_t i) {
     if (errors_[i]) std::rethrow_exception(errors_[i]);
     return std::move(results_[i]);
   }
@@ -55,7 +56,6 @@ class parallel_process {
   std::vector<process_fn> processors_;
   std::vector<std::optional<O>> results_;
   std::vector<std::exception_ptr> errors_;
-  std::size_t next_ = 0;
 };
 
 }  // namespace kiln::detail

@@ -23,6 +23,7 @@ struct step_counts {
   std::int64_t write_skip = 0;
   std::int64_t commit = 0;
   std::int64_t rollback = 0;
+  std::int64_t retry = 0;  // items processed or chunks written again after a retryable error
   [[nodiscard]] std::int64_t skip() const { return read_skip + process_skip + write_skip; }
   friend bool operator==(const step_counts&, const step_counts&) = default;
 };

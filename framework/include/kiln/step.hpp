@@ -5,7 +5,9 @@
 // job definition serves any number of concurrent executions.
 
 #include <kiln/exceptions.hpp>
+#include <kiln/fault_tolerance.hpp>
 #include <kiln/item.hpp>
+#include <kiln/listeners.hpp>
 #include <kiln/parallel_process.hpp>
 #include <kiln/step_worker.hpp>
 
@@ -30,6 +32,7 @@ class step {
   [[nodiscard]] bool allow_start_if_complete() const { return allow_start_if_complete_; }
   [[nodiscard]] std::int64_t start_limit() const { return start_limit_; }
   [[nodiscard]] virtual std::string kind() const = 0;  // "tasklet", "chunk"
+  [[nodiscard]] const std::vector<step_listener>& step_listeners() const { return step_listeners_; }
   [[nodiscard]] virtual std::unique_ptr<step_worker> make_worker(
       step_context ctx, command_log& log, std::shared_ptr<run_progress> progress) const = 0;
 
@@ -37,6 +40,7 @@ class step {
   std::string name_;
   bool allow_start_if_complete_ = false;  // Default: a COMPLETED step is skipped on restart
   std::int64_t start_limit_ = 0;          // Default: 0 = unlimited starts per instance
+  std::vector<step_listener> step_listeners_;
 };
 
 // Derived step definitions expose the common settings fluently with their own type.
@@ -50,6 +54,11 @@ class step_settings : public step {
   }
   Self& start_limit(std::int64_t n) {
     start_limit_ = n;
+    return static_cast<Self&>(*this);
+  }
+  // Adds a step listener (listeners.hpp); listeners run in the order added.
+  Self& listener(step_listener l) {
+    step_listeners_.push_back(std::move(l));
     return static_cast<Self&>(*this);
   }
 };
@@ -70,37 +79,6 @@ class tasklet_step : public step_settings<tasklet_step> {
  private:
   tasklet fn_;
 };
-
-// ---------------------------------------------------------------------------------------------
-// Skip policy
-
-// Which exceptions a chunk step skips instead of failing, and how many (Spring Batch's
-// LimitCheckingItemSkipPolicy: the (limit+1)-th skippable error fails the step).
-class skip_policy {
- public:
-  template <class E>
-  void add() {
-    predicates_.push_back([](const std::exception_ptr& e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const E&) {
-        return true;
-      } catch (...) {
-        return false;
-      }
-    });
-  }
-  void limit(std::int64_t n) { limit_ = [n](const job_parameters&) { return n; }; }
-  void limit(std::function<std::int64_t(const job_parameters&)> fn) { limit_ = std::move(fn); }
-  [[nodiscard]] bool skippable(const std::exception_ptr& e) const;
-  [[nodiscard]] std::int64_t limit_for(const job_parameters& p) const { return limit_ ? limit_(p) : 0; }
-
- private:
-  std::vector<std::function<bool(const std::exception_ptr&)>> predicates_;
-  std::function<std::int64_t(const job_parameters&)> limit_;
-};
-
-std::string describe_exception(const std::exception_ptr& e);
 
 namespace detail {
 
@@ -140,7 +118,8 @@ class chunk_step : public step_settings<chunk_step<I, O>> {
   // Processing runs through one std::function per step execution; a lambda is called directly,
   // an item_processor through its virtual process(). Items are moved, never copied.
   using process_fn = std::function<std::optional<O>(I&&)>;
-  using processor_factory = std::function<process_fn()>;
+  // Made once per step execution, from its context (parameters, ids).
+  using processor_factory = std::function<process_fn(step_context&)>;
   using writer_factory = std::function<std::unique_ptr<item_writer<O>>()>;
 
   explicit chunk_step(std::string name) : step_settings<chunk_step<I, O>>(std::move(name)) {}
@@ -164,12 +143,18 @@ class chunk_step : public step_settings<chunk_step<I, O>> {
   template <class P>
   chunk_step& processor(P p) {
     if constexpr (std::is_base_of_v<item_processor<I, O>, P>) {
-      processor_ = [p]() -> process_fn {
+      processor_ = [p](step_context&) -> process_fn {
         return [proc = std::make_shared<P>(p)](I&& item) { return proc->process(std::move(item)); };
       };
     } else {
-      processor_ = [p]() -> process_fn { return p; };
+      processor_ = [p](step_context&) -> process_fn { return p; };
     }
+    return *this;
+  }
+  // A processor made for each step execution from its context, for processing that depends on
+  // the job parameters: `[](step_context& c) -> process_fn { ... return [..](I&& item) {...}; }`.
+  chunk_step& processor_from(processor_factory f) {
+    processor_ = std::move(f);
     return *this;
   }
 
@@ -198,19 +183,80 @@ class chunk_step : public step_settings<chunk_step<I, O>> {
     commit_interval_ = std::move(fn);
     return *this;
   }
-  // Errors of type E (or derived) thrown by read or process are skipped, up to the skip limit.
+  // Fault tolerance (fault_tolerance.hpp has the rules).
+  // Errors of type E (or derived) thrown by read, process or write are skipped, up to the skip
+  // limit shared by the three phases. Default: no error is skippable.
   template <class E>
   chunk_step& skip() {
-    skips_.template add<E>();
+    ft_.skips.template add<E>();
     return *this;
   }
+  // Errors of type E (or derived) are never skipped, even when a skip class matches them.
+  template <class E>
+  chunk_step& no_skip() {
+    ft_.skips.template exclude<E>();
+    return *this;
+  }
+  // Default: 0.
   chunk_step& skip_limit(std::int64_t n) {
-    skips_.limit(n);
+    ft_.skips.limit(n);
     return *this;
   }
   // The skip limit computed from the job parameters, e.g. from a `skip_limit` parameter.
   chunk_step& skip_limit(std::function<std::int64_t(const job_parameters&)> fn) {
-    skips_.limit(std::move(fn));
+    ft_.skips.limit(std::move(fn));
+    return *this;
+  }
+  // Errors of type E (or derived) thrown by process or write are retried (reads never are).
+  template <class E>
+  chunk_step& retry() {
+    ft_.retries.retryable.template add<E>();
+    return *this;
+  }
+  // Attempts per item (process) or chunk (write), the first one included. Default: 0 (no retry).
+  chunk_step& retry_limit(std::int64_t n) {
+    ft_.retries.limit = n;
+    return *this;
+  }
+  // The pause before each retry: kiln::backoff::fixed{...} or kiln::backoff::exponential{...}.
+  // Default: kiln::backoff::none{}.
+  chunk_step& backoff(backoff_policy p) {
+    ft_.retries.pause = p;
+    return *this;
+  }
+  // Errors of type E (or derived) thrown by the processor are skipped without a rollback; they
+  // must also be skippable, or they fail the step.
+  template <class E>
+  chunk_step& no_rollback() {
+    ft_.no_rollback.template add<E>();
+    return *this;
+  }
+  // Whether skipped items go to the skip log file (fault_tolerance.hpp). Default: true.
+  chunk_step& skip_log(bool v) {
+    skip_log_ = v;
+    return *this;
+  }
+
+  // Listeners (listeners.hpp), called in the order added.
+  using step_settings<chunk_step<I, O>>::listener;
+  chunk_step& listener(chunk_listener l) {
+    chunk_listeners_.push_back(std::move(l));
+    return *this;
+  }
+  chunk_step& listener(item_read_listener<I> l) {
+    read_listeners_.push_back(std::move(l));
+    return *this;
+  }
+  chunk_step& listener(item_process_listener<I, O> l) {
+    process_listeners_.push_back(std::move(l));
+    return *this;
+  }
+  chunk_step& listener(item_write_listener<O> l) {
+    write_listeners_.push_back(std::move(l));
+    return *this;
+  }
+  chunk_step& listener(skip_listener<I, O> l) {
+    skip_listeners_.push_back(std::move(l));
     return *this;
   }
 
@@ -239,133 +285,17 @@ class chunk_step : public step_settings<chunk_step<I, O>> {
   std::function<std::int64_t(const job_parameters&)> commit_interval_ = [](const job_parameters&) {
     return std::int64_t{100};
   };
-  skip_policy skips_;
+  fault_tolerance ft_;
+  bool skip_log_ = true;
+  std::vector<chunk_listener> chunk_listeners_;
+  std::vector<item_read_listener<I>> read_listeners_;
+  std::vector<item_process_listener<I, O>> process_listeners_;
+  std::vector<item_write_listener<O>> write_listeners_;
+  std::vector<skip_listener<I, O>> skip_listeners_;
   std::function<std::int64_t(const job_parameters&)> threads_;
 };
 
-template <class I, class O>
-class chunk_step<I, O>::worker final : public step_worker {
- public:
-  worker(const chunk_step& def, step_context ctx, command_log& log,
-         std::shared_ptr<run_progress> progress)
-      : step_worker(std::move(ctx), log, std::move(progress)),
-        def_(def),
-        skip_limit_(def.skips_.limit_for(context().parameters())),
-        interval_(std::max<std::int64_t>(1, def.commit_interval_(context().parameters()))) {}
-
- protected:
-  void do_open() override {
-    if (!def_.reader_) throw std::logic_error("chunk step '" + def_.name() + "' has no reader");
-    if (!def_.writer_) throw std::logic_error("chunk step '" + def_.name() + "' has no writer");
-    reader_ = def_.reader_();
-    if (def_.processor_) processor_ = def_.processor_();
-    writer_ = def_.writer_();
-    if (def_.processor_ && def_.threads_) {
-      const auto n = def_.threads_(context().parameters());
-      if (n > 1) parallel_ = std::make_unique<detail::parallel_process<I, O>>(def_.processor_, static_cast<std::size_t>(n));
-    }
-    reader_->open(context());
-    reader_open_ = true;
-    writer_->open(context());
-    writer_open_ = true;
-    inputs_.reserve(static_cast<std::size_t>(std::min<std::int64_t>(interval_, 65536)));
-    outputs_.reserve(static_cast<std::size_t>(std::min<std::int64_t>(interval_, 65536)));
-  }
-
-  step_outcome do_run_once() override {
-    step_counts c = counts();
-    inputs_.clear();
-    outputs_.clear();
-    bool end = false;
-    while (static_cast<std::int64_t>(inputs_.size()) < interval_) {
-      try {
-        auto item = reader_->read();
-        if (!item) {
-          end = true;
-          break;
-        }
-        inputs_.push_back(std::move(*item));
-        ++c.read;
-      } catch (...) {
-        skip_or_rethrow(c, c.read_skip);
-      }
-    }
-    if (parallel_) parallel_->process(inputs_);
-    for (auto& in : inputs_) {
-      if constexpr (std::is_same_v<I, O>) {
-        if (!processor_) {
-          outputs_.push_back(std::move(in));
-          continue;
-        }
-      } else if constexpr (std::is_convertible_v<I, O>) {
-        if (!processor_) {
-          outputs_.push_back(O(std::move(in)));
-          continue;
-        }
-      }
-      try {
-        if (!processor_) throw std::logic_error("chunk step '" + def_.name() + "' needs a processor");
-        auto out = parallel_ ? parallel_->take() : processor_(std::move(in));
-        if (out) {
-          outputs_.push_back(std::move(*out));
-        } else {
-          ++c.filter;
-        }
-      } catch (...) {
-        skip_or_rethrow(c, c.process_skip);
-      }
-    }
-    writer_->write(outputs_);
-    c.write += static_cast<std::int64_t>(outputs_.size());
-    reader_->update(context().context());
-    writer_->update(context().context());
-    if (auto* p = progress()) {
-      if (auto f = reader_->fraction_done()) p->fraction = *f;
-    }
-    commit(c);
-    return end ? step_outcome::completed : step_outcome::continuing;
-  }
-
-  void do_close() override {
-    if (writer_open_) close_quietly(*writer_);
-    if (reader_open_) close_quietly(*reader_);
-  }
-
- private:
-  void skip_or_rethrow(step_counts& c, std::int64_t& counter) {
-    auto e = std::current_exception();
-    if (!def_.skips_.skippable(e)) throw;
-    if (c.skip() >= skip_limit_) {
-      throw skip_limit_exceeded("skip limit " + std::to_string(skip_limit_) +
-                                " exceeded; last skippable error: " + describe_exception(e));
-    }
-    ++counter;
-    detail::log_skip(context().step_name(), e, c.skip());
-  }
-  static void close_quietly(item_stream& s) noexcept {
-    try {
-      s.close();
-    } catch (...) {
-    }
-  }
-
-  const chunk_step& def_;
-  std::int64_t skip_limit_;
-  std::int64_t interval_;
-  std::unique_ptr<item_reader<I>> reader_;
-  process_fn processor_;
-  std::unique_ptr<detail::parallel_process<I, O>> parallel_;  // set with threads(n > 1)
-  std::unique_ptr<item_writer<O>> writer_;
-  bool reader_open_ = false;
-  bool writer_open_ = false;
-  chunk<I> inputs_;
-  chunk<O> outputs_;
-};
-
-template <class I, class O>
-std::unique_ptr<step_worker> chunk_step<I, O>::make_worker(step_context ctx, command_log& log,
-                                                          std::shared_ptr<run_progress> progress) const {
-  return std::make_unique<worker>(*this, std::move(ctx), log, std::move(progress));
-}
-
 }  // namespace kiln
+
+// The chunk loop (chunk_step<I,O>::worker and make_worker) lives in its own header.
+#include <kiln/chunk_loop.hpp>

@@ -9,6 +9,7 @@
 
 #include <kiln/batch_status.hpp>
 #include <kiln/command_log.hpp>
+#include <kiln/listeners.hpp>
 #include <kiln/progress.hpp>
 #include <kiln/records.hpp>
 #include <kiln/step_context.hpp>
@@ -17,6 +18,7 @@
 #include <deque>
 #include <future>
 #include <memory>
+#include <vector>
 
 namespace kiln {
 
@@ -54,6 +56,8 @@ class step_worker {
   std::pair<batch_status, exit_status> finish(step_outcome outcome);
 
   void request_stop() { stop_requested_ = true; }
+  // Step listeners (the step definition's, added by job_run before open()).
+  void add_listener(step_listener l) { listeners_.push_back(std::move(l)); }
   [[nodiscard]] const step_counts& counts() const { return counts_; }
   [[nodiscard]] step_context& context() { return ctx_; }
 
@@ -68,6 +72,10 @@ class step_worker {
   [[nodiscard]] run_progress* progress() { return progress_.get(); }
   // Set once a stop was requested; for steps that pass it on (a job step to its child job).
   [[nodiscard]] const std::atomic<bool>& stop_flag() const { return stop_requested_; }
+  // Counts of a unit of work that failed before its commit: the rollbacks and retries it made
+  // are added to the step execution's counts when the step ends (read/write counts are not: they
+  // stay as of the last commit, the point a restart resumes from).
+  void note_uncommitted(const step_counts& c) { uncommitted_ = c; }
 
  private:
   step_context ctx_;
@@ -79,6 +87,8 @@ class step_worker {
   std::atomic<bool> stop_requested_{false};
   std::optional<error> failure_;
   bool opened_ = false;
+  std::vector<step_listener> listeners_;
+  std::optional<step_counts> uncommitted_;
 };
 
 }  // namespace kiln

@@ -1,0 +1,443 @@
+#pragma once
+// The chunk loop: the step_worker of a chunk_step<I,O> (included by step.hpp; include that).
+//
+// One run_once() is one chunk: read up to commit_interval items, process them, write the
+// outputs, save the streams' positions into the context and commit. Fault tolerance follows
+// fault_tolerance.hpp. A rollback inside a chunk never re-reads: the read items stay buffered
+// until the commit. The writer is rolled back by closing it and opening it again with the
+// context as of the last commit (a restartable writer truncates its output there, exactly as on
+// a restart); a writer that cannot undo a write sees the rolled-back items again.
+//
+// A write scan (after a skippable write failure) processes and writes each item alone, each its
+// own writer transaction: after every good item the writer's update() makes it the point a
+// failure of the next item rolls back to. The step's checkpoint is committed once, at the end of
+// the scan (Spring Batch commits every scanned item; Kiln cannot, because the reader's position
+// can only be saved at a chunk boundary, and committing it mid-scan would lose or repeat items
+// after a crash).
+
+#include <kiln/step.hpp>
+
+#include <chrono>
+#include <random>
+#include <thread>
+
+namespace kiln {
+
+template <class I, class O>
+class chunk_step<I, O>::worker final : public step_worker {
+ public:
+  worker(const chunk_step& def, step_context ctx, command_log& log, std::shared_ptr<run_progress> progress)
+      : step_worker(std::move(ctx), log, std::move(progress)),
+        def_(def),
+        ft_(def.ft_),
+        store_(log.state()),
+        skip_limit_(def.ft_.skips.limit_for(context().parameters())),
+        interval_(std::max<std::int64_t>(1, def.commit_interval_(context().parameters()))),
+        keep_inputs_(def.ft_.keeps_inputs()),
+        rng_(static_cast<std::uint64_t>(context().step_execution_id())) {}
+
+ protected:
+  void do_open() override {
+    if (!def_.reader_) throw std::logic_error("chunk step '" + def_.name() + "' has no reader");
+    if (!def_.writer_) throw std::logic_error("chunk step '" + def_.name() + "' has no writer");
+    if (!std::is_copy_constructible_v<I> && keep_inputs_) {
+      throw std::logic_error("chunk step '" + def_.name() +
+                             "': skip and retry process items again after a rollback, which needs copyable "
+                             "input items; make the item type copyable or drop skip/retry");
+    }
+    reader_ = def_.reader_();
+    if (def_.processor_) processor_ = def_.processor_(context());
+    writer_ = def_.writer_();
+    if (def_.processor_ && def_.threads_) {
+      const auto n = def_.threads_(context().parameters());
+      if (n > 1024) {
+        throw std::invalid_argument("chunk step '" + def_.name() + "': threads(" + std::to_string(n) +
+                                    ") is more than 1024");
+      }
+      if (n > 1) {
+        parallel_ = std::make_unique<detail::parallel_process<I, O>>(
+            [this] { return def_.processor_(context()); }, static_cast<std::size_t>(n));
+      }
+    }
+    if (def_.skip_log_ && def_.ft_.skips.any()) {
+      skip_log_.open(store_, context());
+      skip_log_open_ = true;
+    }
+    reader_->open(context());
+    reader_open_ = true;
+    writer_->open(context());
+    writer_open_ = true;
+    const auto reserve = static_cast<std::size_t>(std::min<std::int64_t>(interval_, 65536));
+    inputs_.reserve(reserve);
+    outputs_.reserve(reserve);
+  }
+
+  step_outcome do_run_once() override {
+    step_counts c = counts();
+    try {
+      for (const auto& l : def_.chunk_listeners_) detail::notify(l.before_chunk, "before_chunk", context());
+      clear_chunk();
+      const bool end = read_chunk(c);
+      if (!keep_inputs_) {
+        process_pass(c);
+        write_outputs(c);
+      } else {
+        for (;;) {
+          try {
+            process_pass(c);
+            write_outputs(c);
+            break;
+          } catch (const rollback& r) {
+            roll_back(c, r.cause);
+            if (r.scan) {
+              scan(c);
+              break;
+            }
+          }
+        }
+      }
+      // The skip log first: its records must be in the file before the commit that counts them.
+      report_skips();
+      if (skip_log_open_) skip_log_.update(context().context());
+      reader_->update(context().context());
+      writer_->update(context().context());
+      if (auto* p = progress()) {
+        if (auto f = reader_->fraction_done()) p->fraction = *f;
+      }
+      commit(c);
+      writer_dirty_ = false;
+      for (const auto& l : def_.chunk_listeners_) detail::notify(l.after_chunk, "after_chunk", context());
+      return end ? step_outcome::completed : step_outcome::continuing;
+    } catch (...) {
+      note_uncommitted(c);
+      const auto e = std::current_exception();
+      for (const auto& l : def_.chunk_listeners_) {
+        try {
+          if (l.after_chunk_error) l.after_chunk_error(context(), e);
+        } catch (...) {  // NOLINT(bugprone-empty-catch): the chunk's own error is the one to report
+        }
+      }
+      throw;
+    }
+  }
+
+  void do_close() override {
+    if (writer_open_) close_quietly(*writer_);
+    if (reader_open_) close_quietly(*reader_);
+    skip_log_.close();
+  }
+
+ private:
+  // Thrown inside a chunk to roll it back and go over the buffered items again (or scan them).
+  struct rollback {
+    std::exception_ptr cause;
+    bool scan = false;
+  };
+
+  void clear_chunk() {
+    first_pass_ = true;
+    inputs_.clear();
+    live_.clear();
+    failures_.clear();
+    recover_.clear();
+    write_failures_ = 0;
+    read_skips_.clear();
+    process_skips_.clear();
+    write_skips_.clear();
+  }
+
+  // Reads up to a chunk; true at the end of the input. Read errors are skipped or fail the step.
+  bool read_chunk(step_counts& c) {
+    while (static_cast<std::int64_t>(inputs_.size()) < interval_) {
+      for (const auto& l : def_.read_listeners_) detail::notify(l.before_read, "before_read");
+      std::optional<I> item;
+      try {
+        item = reader_->read();
+      } catch (...) {
+        const auto e = std::current_exception();
+        for (const auto& l : def_.read_listeners_) detail::notify(l.on_read_error, "on_read_error", e);
+        if (!ft_.skips.skippable(e)) throw;
+        count_skip(c, c.read_skip, e);
+        read_skips_.push_back(e);
+        continue;
+      }
+      if (!item) return true;
+      for (const auto& l : def_.read_listeners_) detail::notify(l.after_read, "after_read", *item);
+      inputs_.push_back(std::move(*item));
+      live_.push_back(1);
+      if (keep_inputs_) {
+        failures_.push_back(0);
+        recover_.emplace_back();
+      }
+      ++c.read;
+    }
+    return false;
+  }
+
+  // The item to hand to a processor: a copy when the chunk may need it again, else the item.
+  I processor_input(std::size_t i) {
+    if constexpr (std::is_copy_constructible_v<I>) {
+      if (keep_inputs_) return inputs_[i];
+    }
+    return std::move(inputs_[i]);
+  }
+
+  // Processes one input: a copy when the chunk may need it again, else the item itself.
+  std::optional<O> call_processor(std::size_t i) {
+    if constexpr (std::is_copy_constructible_v<I>) {
+      if (keep_inputs_) {
+        I copy = inputs_[i];
+        return call_processor_with(std::move(copy));
+      }
+    }
+    return call_processor_with(std::move(inputs_[i]));
+  }
+
+  std::optional<O> call_processor_with(I&& item) {
+    if (!processor_) {
+      if constexpr (std::is_convertible_v<I, O>) {
+        return O(std::move(item));
+      } else {
+        throw std::logic_error("chunk step '" + def_.name() + "' needs a processor");
+      }
+    }
+    return processor_(std::move(item));
+  }
+
+  // Runs the processor over the live inputs into outputs_. A failure that needs a rollback
+  // throws `rollback`; one that fails the step rethrows.
+  void process_pass(step_counts& c) {
+    outputs_.clear();
+    const bool listen = !def_.process_listeners_.empty();
+    // With threads(n), a chunk's first pass processes its items on the pool up front; a pass
+    // after a rollback processes sequentially, as it must call the processor item by item.
+    const bool in_parallel = parallel_ && first_pass_;
+    first_pass_ = false;
+    if (in_parallel) {
+      parallel_->process(
+          inputs_.size(), [&](std::size_t i) { return live_[i] && !(keep_inputs_ && recover_[i]); },
+          [&](std::size_t i) -> I { return processor_input(i); });
+    }
+    for (std::size_t i = 0; i < inputs_.size(); ++i) {
+      if (!live_[i]) continue;
+      if (keep_inputs_ && recover_[i]) {
+        // Retries exhausted (or none allowed) in an earlier pass: Spring Batch's recovery skips
+        // the item without calling the processor again.
+        skip_in_process(c, i, recover_[i]);
+        continue;
+      }
+      if (listen) {
+        for (const auto& l : def_.process_listeners_) detail::notify(l.before_process, "before_process", inputs_[i]);
+      }
+      std::optional<O> out;
+      try {
+        out = in_parallel ? parallel_->take(i) : call_processor(i);
+      } catch (...) {
+        on_process_error(c, i, std::current_exception());
+        continue;
+      }
+      if (listen) {
+        for (const auto& l : def_.process_listeners_) {
+          detail::notify(l.after_process, "after_process", inputs_[i], out);
+        }
+      }
+      if (out) {
+        outputs_.push_back(std::move(*out));
+      } else {
+        ++c.filter;
+        live_[i] = 0;  // a filtered item is not processed again after a rollback
+      }
+    }
+  }
+
+  void on_process_error(step_counts& c, std::size_t i, const std::exception_ptr& e) {
+    for (const auto& l : def_.process_listeners_) {
+      detail::notify(l.on_process_error, "on_process_error", inputs_[i], e);
+    }
+    if (ft_.no_rollback.matches(e)) {
+      if (!ft_.skips.skippable(e)) {
+        throw std::runtime_error("an error of a no-rollback class is not skippable (make it skippable too): " +
+                                 describe_exception(e));
+      }
+      skip_in_process(c, i, e);
+      return;
+    }
+    if (!keep_inputs_) std::rethrow_exception(e);
+    ++failures_[i];
+    if (ft_.retries.can_retry(e, failures_[i])) {
+      ++c.retry;
+      pause(failures_[i]);
+      throw rollback{e, false};
+    }
+    if (!ft_.skips.skippable(e)) std::rethrow_exception(e);
+    recover_[i] = e;  // skipped in the next pass, after the rollback
+    throw rollback{e, false};
+  }
+
+  void skip_in_process(step_counts& c, std::size_t i, const std::exception_ptr& e) {
+    count_skip(c, c.process_skip, e);
+    live_[i] = 0;
+    process_skips_.emplace_back(i, e);
+  }
+
+  void write_outputs(step_counts& c) {
+    for (const auto& l : def_.write_listeners_) detail::notify(l.before_write, "before_write", outputs_);
+    writer_dirty_ = true;
+    try {
+      writer_->write(outputs_);
+    } catch (...) {
+      const auto e = std::current_exception();
+      for (const auto& l : def_.write_listeners_) detail::notify(l.on_write_error, "on_write_error", outputs_, e);
+      if (!keep_inputs_) throw;
+      ++write_failures_;
+      if (ft_.retries.can_retry(e, write_failures_)) {
+        ++c.retry;
+        pause(write_failures_);
+        throw rollback{e, false};
+      }
+      if (ft_.skips.skippable(e)) throw rollback{e, true};
+      throw;
+    }
+    for (const auto& l : def_.write_listeners_) detail::notify(l.after_write, "after_write", outputs_);
+    c.write += static_cast<std::int64_t>(outputs_.size());
+  }
+
+  // Each live item processed and written alone; a skippable write failure skips just that item.
+  void scan(step_counts& c) {
+    for (std::size_t i = 0; i < inputs_.size(); ++i) {
+      if (!live_[i]) continue;
+      for (const auto& l : def_.process_listeners_) detail::notify(l.before_process, "before_process", inputs_[i]);
+      std::optional<O> out;
+      try {
+        out = call_processor(i);
+      } catch (...) {
+        const auto e = std::current_exception();
+        for (const auto& l : def_.process_listeners_) detail::notify(l.on_process_error, "on_process_error", inputs_[i], e);
+        if (!ft_.skips.skippable(e)) throw;
+        skip_in_process(c, i, e);
+        continue;
+      }
+      for (const auto& l : def_.process_listeners_) detail::notify(l.after_process, "after_process", inputs_[i], out);
+      if (!out) {
+        ++c.filter;
+        live_[i] = 0;
+        continue;
+      }
+      single_.clear();
+      single_.push_back(std::move(*out));
+      for (const auto& l : def_.write_listeners_) detail::notify(l.before_write, "before_write", single_);
+      writer_dirty_ = true;
+      try {
+        writer_->write(single_);
+      } catch (...) {
+        const auto e = std::current_exception();
+        for (const auto& l : def_.write_listeners_) detail::notify(l.on_write_error, "on_write_error", single_, e);
+        roll_back(c, e);
+        if (!ft_.skips.skippable(e)) throw;
+        count_skip(c, c.write_skip, e);
+        live_[i] = 0;
+        write_skips_.emplace_back(std::move(single_.front()), e);
+        continue;
+      }
+      for (const auto& l : def_.write_listeners_) detail::notify(l.after_write, "after_write", single_);
+      ++c.write;
+      // This item's transaction: a failure of the next one rolls back to here.
+      writer_->update(context().context());
+      writer_dirty_ = false;
+    }
+  }
+
+  // Undoes what the writer did since the last commit (or scanned item) by reopening it there.
+  void roll_back(step_counts& c, const std::exception_ptr& cause) {
+    ++c.rollback;
+    if (writer_dirty_) {
+      writer_->close();
+      writer_->open(context());
+      writer_dirty_ = false;
+    }
+    for (const auto& l : def_.chunk_listeners_) detail::notify(l.after_chunk_error, "after_chunk_error", context(), cause);
+  }
+
+  void count_skip(step_counts& c, std::int64_t& counter, const std::exception_ptr& e) {
+    if (c.skip() >= skip_limit_) {
+      throw skip_limit_exceeded("skip limit " + std::to_string(skip_limit_) +
+                                " exceeded; last skippable error: " + describe_exception(e));
+    }
+    ++counter;
+    detail::log_skip(context().step_name(), e, c.skip());
+  }
+
+  void pause(std::int64_t retry) {
+    const auto d = backoff_delay(ft_.retries.pause, retry, rng_);
+    if (d.count() > 0) std::this_thread::sleep_for(d);
+  }
+
+  // Skip listeners and the skip log, just before the commit (Spring Batch calls skip listeners
+  // inside the chunk's transaction, so a rolled-back skip is not reported).
+  void report_skips() {
+    for (const auto& e : read_skips_) {
+      for (const auto& l : def_.skip_listeners_) detail::notify(l.on_skip_in_read, "on_skip_in_read", e);
+      if (skip_log_open_) skip_log_.add("read", e, nullptr);
+    }
+    for (const auto& [i, e] : process_skips_) {
+      for (const auto& l : def_.skip_listeners_) detail::notify(l.on_skip_in_process, "on_skip_in_process", inputs_[i], e);
+      if (skip_log_open_) {
+        const auto item = detail::item_json(inputs_[i]);
+        skip_log_.add("process", e, &item);
+      }
+    }
+    for (const auto& [o, e] : write_skips_) {
+      for (const auto& l : def_.skip_listeners_) detail::notify(l.on_skip_in_write, "on_skip_in_write", o, e);
+      if (skip_log_open_) {
+        const auto item = detail::item_json(o);
+        skip_log_.add("write", e, &item);
+      }
+    }
+  }
+
+  static void close_quietly(item_stream& s) noexcept {
+    try {
+      s.close();
+    } catch (...) {  // NOLINT(bugprone-empty-catch): closing after the outcome is decided
+    }
+  }
+
+  const chunk_step& def_;
+  const fault_tolerance& ft_;
+  const state_store& store_;
+  std::int64_t skip_limit_;
+  std::int64_t interval_;
+  bool keep_inputs_;
+  std::mt19937_64 rng_;  // backoff jitter
+  std::unique_ptr<item_reader<I>> reader_;
+  process_fn processor_;
+  std::unique_ptr<detail::parallel_process<I, O>> parallel_;  // set with threads(n > 1)
+  bool first_pass_ = true;
+  std::unique_ptr<item_writer<O>> writer_;
+  bool reader_open_ = false;
+  bool writer_open_ = false;
+  bool writer_dirty_ = false;  // written since the last commit or scanned item
+  kiln::skip_log skip_log_;
+  bool skip_log_open_ = false;
+
+  // The current chunk. Per input: still to process (live_), failed attempts, and the error to
+  // recover from (skip) in the next pass.
+  chunk<I> inputs_;
+  std::vector<char> live_;
+  std::vector<std::int64_t> failures_;
+  std::vector<std::exception_ptr> recover_;
+  std::int64_t write_failures_ = 0;
+  chunk<O> outputs_;
+  chunk<O> single_;
+  std::vector<std::exception_ptr> read_skips_;
+  std::vector<std::pair<std::size_t, std::exception_ptr>> process_skips_;
+  std::vector<std::pair<O, std::exception_ptr>> write_skips_;
+};
+
+template <class I, class O>
+std::unique_ptr<step_worker> chunk_step<I, O>::make_worker(step_context ctx, command_log& log,
+                                                          std::shared_ptr<run_progress> progress) const {
+  return std::make_unique<worker>(*this, std::move(ctx), log, std::move(progress));
+}
+
+}  // namespace kiln

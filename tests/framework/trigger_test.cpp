@@ -212,7 +212,7 @@ TEST_CASE("cron: DST in Europe/Berlin", "[trigger]") {
   }
 }
 
-TEST_CASE("interval and one-shot triggers, start and end bounds", "[trigger]") {
+TEST_CASE("interval and one-shot triggers - start and end bounds", "[trigger]") {
   auto start = at("2026-01-01T00:00:00Z");
   trigger_spec spec;
   spec.kind = trigger_kind::interval;
@@ -302,7 +302,7 @@ TEST_CASE("cron: bad expressions are refused naming the field", "[trigger]") {
   CHECK_THAT(t.error().message(), Catch::Contains("unknown time zone 'Mars/Olympus_Mons'"));
 }
 
-TEST_CASE("cron: impossible expressions end quickly, in any zone", "[trigger]") {
+TEST_CASE("cron: impossible expressions end quickly in any zone", "[trigger]") {
   auto started = std::chrono::steady_clock::now();
   for (const char* zone : {"UTC", "America/New_York", "Australia/Lord_Howe"}) {
     CHECK_FALSE(cron_trigger("0 0 0 30 2 ?", zone).next_after(0));
@@ -312,7 +312,7 @@ TEST_CASE("cron: impossible expressions end quickly, in any zone", "[trigger]") 
   CHECK(took < std::chrono::seconds(2));
 }
 
-TEST_CASE("durations, instants and UTC text", "[trigger]") {
+TEST_CASE("durations - instants - UTC text", "[trigger]") {
   CHECK(parse_duration_ms("90s") == 90'000);
   CHECK(parse_duration_ms("5m") == 300'000);
   CHECK(parse_duration_ms("1h30m") == 5'400'000);

@@ -39,7 +39,7 @@ std::map<std::string, std::vector<std::string>> children(const temp_dir& dir) {
 
 }  // namespace
 
-TEST_CASE("fan-out: a child per line; the rerun after a failed child relaunches no completed child",
+TEST_CASE("fan-out: a child per line - the rerun after a failed child relaunches no completed child",
           "[process][fan-out]") {
   temp_dir dir;
   write_file(dir / "items.txt", "alpha\nbeta\n\ngamma\r\ndelta");

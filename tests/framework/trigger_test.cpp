@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <random>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -642,4 +643,24 @@ TEST_CASE("cron property: in DST zones slots are strictly increasing and self-co
       }
     }
   }
+}
+
+TEST_CASE("one trigger answers from several threads at once", "[trigger]") {
+  trigger_spec spec;
+  spec.cron = "0 */7 1-3 ? * MON-FRI";
+  spec.time_zone = "Europe/Berlin";
+  auto t = trigger::make(spec);
+  REQUIRE(t);
+  const auto start = at("2026-03-01T00:00:00Z");
+  std::vector<std::int64_t> expected;
+  for (int i = 0; i < 2000; ++i) expected.push_back(t->next_after(start + i * 600'000LL).value());
+  std::vector<std::vector<std::int64_t>> seen(4);
+  std::vector<std::thread> threads;
+  for (std::size_t k = 0; k < seen.size(); ++k) {
+    threads.emplace_back([&, k] {
+      for (int i = 0; i < 2000; ++i) seen[k].push_back(t->next_after(start + i * 600'000LL).value());
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (const auto& s : seen) CHECK(s == expected);
 }

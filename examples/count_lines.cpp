@@ -34,6 +34,7 @@ job count_lines() {
 
 void register_all(registry& jobs) {
   jobs.add(csv_to_jsonl());
+  jobs.add(csv_dir());
   jobs.add(generate_csv());
   jobs.add(count_lines());
   jobs.add(checked_import());

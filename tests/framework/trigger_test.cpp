@@ -124,6 +124,9 @@ TEST_CASE("cron: 5-field Unix expressions", "[trigger]") {
   // Vixie rule: both day fields restricted -> either matches.
   CHECK(next_utc("0 0 13 * 5", "2026-01-01T00:00:00Z") == "2026-01-02T00:00:00Z");  // a Friday
   CHECK(next_utc("0 0 13 * 5", "2026-01-10T00:00:00Z") == "2026-01-13T00:00:00Z");  // the 13th, a Tuesday
+  // A day field starting with '*' is not "restricted" for the rule: both must match (Vixie).
+  CHECK(next_utc("0 0 */2 * 1", "2026-01-01T00:00:00Z") == "2026-01-05T00:00:00Z");  // Monday the 5th
+  CHECK(next_utc("0 0 */2 * 1", "2026-01-06T00:00:00Z") == "2026-01-19T00:00:00Z");  // not Mon 12th
   // One restricted: it alone decides.
   CHECK(next_utc("0 0 13 * *", "2026-01-01T00:00:00Z") == "2026-01-13T00:00:00Z");
   CHECK(next_utc("0 0 * * 5", "2026-01-10T00:00:00Z") == "2026-01-16T00:00:00Z");

@@ -774,3 +774,13 @@ TEST_CASE("cron property: DST rules against a wall-clock walk", "[trigger]") {
   }
   CHECK(checked == 240);
 }
+
+TEST_CASE("docs: the trigger example of the user guide", "[trigger]") {
+  kiln::trigger_spec spec;
+  spec.cron = "0 30 2 * * ?";  // 02:30:00 every day
+  spec.time_zone = "Europe/Berlin";
+  auto t = kiln::trigger::make(spec).value();
+  auto slot = t.next_after(*kiln::parse_instant_ms("2026-03-28T12:00:00Z"));
+  CHECK(t.local_time(*slot) == "2026-03-29T03:00:00+02:00");  // 02:30 does not exist that day
+  CHECK(kiln::format_utc(*slot) == "2026-03-29T01:00:00Z");
+}

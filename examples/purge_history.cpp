@@ -11,7 +11,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <map>
+#include <cstdio>
+#include <set>
 #include <stdexcept>
 
 namespace kiln::examples {
@@ -47,17 +48,26 @@ std::int64_t cutoff(step_context& ctx) {
   return value;
 }
 
+// Lists what a purge with this cutoff would delete, reading the executions a page at a time.
 repeat_status dry_run(step_context& ctx, const state_store& store, std::int64_t before) {
-  std::map<std::int64_t, std::vector<job_execution_record>> by_instance;
-  for (auto& e : store.executions()) by_instance[e.instance_id].push_back(std::move(e));
+  std::set<std::int64_t> seen_instances;
   std::int64_t count = 0;
-  for (const auto& [instance, execs] : by_instance) {
-    if (!purge_selects(execs, before)) continue;
-    for (const auto& e : execs) {
-      fmt::print("would delete execution {} ({} {}, ended {})\n", e.id, e.job_name, to_string(e.status),
-                 format_utc(e.end_time != 0 ? e.end_time : e.last_updated));
-      ++count;
+  execution_filter page_filter;
+  page_filter.limit = 500;
+  while (true) {
+    const auto page = store.executions(page_filter);
+    if (page.empty()) break;
+    for (const auto& e : page) {
+      if (!seen_instances.insert(e.instance_id).second) continue;
+      const auto execs = store.instance_executions(e.instance_id);
+      if (!purge_selects(execs, before)) continue;
+      for (const auto& x : execs) {
+        fmt::print("would delete execution {} ({} {}, ended {})\n", x.id, x.job_name, to_string(x.status),
+                   format_utc(x.end_time != 0 ? x.end_time : x.last_updated));
+        ++count;
+      }
     }
+    page_filter.before = page.back().id;
   }
   std::fflush(stdout);
   spdlog::info("dry run: {} executions ended before {} would be deleted", count, format_utc(before));

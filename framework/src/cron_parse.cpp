@@ -376,7 +376,12 @@ expected<cron_expr> parse_cron(std::string_view text) {
                               text));
     }
   } else {
-    e.day_or = e.dom_restricted && e.dow_restricted;
+    // Vixie cron: a day field that starts with '*' (also "*/2") does not count as restricted for
+    // the either-or rule; then a day must match both fields.
+    const auto unix_dom = fields[2];
+    const auto unix_dow = fields[4];
+    e.day_or = e.dom_restricted && e.dow_restricted && !unix_dom.starts_with('*') &&
+               !unix_dow.starts_with('*');
   }
   e.every_hour = e.hours.all();
   return e;

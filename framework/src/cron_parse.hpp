@@ -30,8 +30,8 @@ struct cron_expr {
   // A field given as '*' or '?' (all values) does not restrict the day.
   bool dom_restricted = false;
   bool dow_restricted = false;
-  // Unix cron (Vixie rule): when both day fields are restricted a day matches either of them;
-  // otherwise (and always in Quartz) a day must match both.
+  // Unix cron (Vixie rule): when both day fields are restricted and neither starts with '*', a
+  // day matches either of them; otherwise (and always in Quartz) a day must match both.
   bool day_or = false;
 
   // Special day-of-month forms (Quartz): "L" / "L-3" (last day minus offset), "LW" (last

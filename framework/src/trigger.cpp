@@ -27,7 +27,11 @@ std::int64_t floor_div(std::int64_t a, std::int64_t b) {
 expected<const date::time_zone*> find_zone(std::string_view name) {
   std::string zone_name = name.empty() ? std::string("UTC") : std::string(name);
   try {
-    return date::locate_zone(zone_name);
+    const auto* zone = date::locate_zone(zone_name);
+    // Loads the zone's transitions now (the library does so once, lazily) rather than in a later
+    // next_after() on some other thread.
+    static_cast<void>(zone->get_info(sys_seconds{}));
+    return zone;
   } catch (const std::exception& e) {
     std::string what = e.what();
     if (what.find("not found in timezone database") != std::string::npos) {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <random>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -123,6 +124,9 @@ TEST_CASE("cron: 5-field Unix expressions", "[trigger]") {
   // Vixie rule: both day fields restricted -> either matches.
   CHECK(next_utc("0 0 13 * 5", "2026-01-01T00:00:00Z") == "2026-01-02T00:00:00Z");  // a Friday
   CHECK(next_utc("0 0 13 * 5", "2026-01-10T00:00:00Z") == "2026-01-13T00:00:00Z");  // the 13th, a Tuesday
+  // A day field starting with '*' is not "restricted" for the rule: both must match (Vixie).
+  CHECK(next_utc("0 0 */2 * 1", "2026-01-01T00:00:00Z") == "2026-01-05T00:00:00Z");  // Monday the 5th
+  CHECK(next_utc("0 0 */2 * 1", "2026-01-06T00:00:00Z") == "2026-01-19T00:00:00Z");  // not Mon 12th
   // One restricted: it alone decides.
   CHECK(next_utc("0 0 13 * *", "2026-01-01T00:00:00Z") == "2026-01-13T00:00:00Z");
   CHECK(next_utc("0 0 * * 5", "2026-01-10T00:00:00Z") == "2026-01-16T00:00:00Z");
@@ -212,7 +216,7 @@ TEST_CASE("cron: DST in Europe/Berlin", "[trigger]") {
   }
 }
 
-TEST_CASE("interval and one-shot triggers, start and end bounds", "[trigger]") {
+TEST_CASE("interval and one-shot triggers - start and end bounds", "[trigger]") {
   auto start = at("2026-01-01T00:00:00Z");
   trigger_spec spec;
   spec.kind = trigger_kind::interval;
@@ -302,7 +306,7 @@ TEST_CASE("cron: bad expressions are refused naming the field", "[trigger]") {
   CHECK_THAT(t.error().message(), Catch::Contains("unknown time zone 'Mars/Olympus_Mons'"));
 }
 
-TEST_CASE("cron: impossible expressions end quickly, in any zone", "[trigger]") {
+TEST_CASE("cron: impossible expressions end quickly in any zone", "[trigger]") {
   auto started = std::chrono::steady_clock::now();
   for (const char* zone : {"UTC", "America/New_York", "Australia/Lord_Howe"}) {
     CHECK_FALSE(cron_trigger("0 0 0 30 2 ?", zone).next_after(0));
@@ -312,7 +316,7 @@ TEST_CASE("cron: impossible expressions end quickly, in any zone", "[trigger]") 
   CHECK(took < std::chrono::seconds(2));
 }
 
-TEST_CASE("durations, instants and UTC text", "[trigger]") {
+TEST_CASE("durations - instants - UTC text", "[trigger]") {
   CHECK(parse_duration_ms("90s") == 90'000);
   CHECK(parse_duration_ms("5m") == 300'000);
   CHECK(parse_duration_ms("1h30m") == 5'400'000);
@@ -642,4 +646,141 @@ TEST_CASE("cron property: in DST zones slots are strictly increasing and self-co
       }
     }
   }
+}
+
+TEST_CASE("one trigger answers from several threads at once", "[trigger]") {
+  trigger_spec spec;
+  spec.cron = "0 */7 1-3 ? * MON-FRI";
+  spec.time_zone = "Europe/Berlin";
+  auto t = trigger::make(spec);
+  REQUIRE(t);
+  const auto start = at("2026-03-01T00:00:00Z");
+  std::vector<std::int64_t> expected;
+  for (int i = 0; i < 2000; ++i) expected.push_back(t->next_after(start + i * 600'000LL).value());
+  std::vector<std::vector<std::int64_t>> seen(4);
+  std::vector<std::thread> threads;
+  for (std::size_t k = 0; k < seen.size(); ++k) {
+    threads.emplace_back([&, k] {
+      for (int i = 0; i < 2000; ++i) seen[k].push_back(t->next_after(start + i * 600'000LL).value());
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (const auto& s : seen) CHECK(s == expected);
+}
+
+// ---- Property test across DST changes: next_after against a wall-clock walk --------------------
+
+namespace {
+
+std::int64_t days_from_civil(int y, int m, int d) {
+  std::int64_t days = 0;
+  for (int yy = 1970; yy < y; ++yy) days += leap(yy) ? 366 : 365;
+  for (int mm = 1; mm < m; ++mm) days += month_length(y, mm);
+  return days + d - 1;
+}
+
+// Local wall-clock minutes since 1970-01-01T00:00 local, read back from trigger::local_time().
+std::int64_t local_minutes(const trigger& t, std::int64_t utc_ms) {
+  const auto text = t.local_time(utc_ms);  // 2026-03-29T03:00:00+02:00
+  const int y = std::stoi(text.substr(0, 4));
+  const int m = std::stoi(text.substr(5, 2));
+  const int d = std::stoi(text.substr(8, 2));
+  const int h = std::stoi(text.substr(11, 2));
+  const int mi = std::stoi(text.substr(14, 2));
+  return days_from_civil(y, m, d) * 1440 + h * 60 + mi;
+}
+
+// A local minute matches hour and minute sets (every day, second 0).
+bool local_matches(const std::vector<bool>& hours, const std::vector<bool>& minutes, std::int64_t local_min) {
+  const auto in_day = ((local_min % 1440) + 1440) % 1440;
+  return hours[static_cast<std::size_t>(in_day / 60)] && minutes[static_cast<std::size_t>(in_day % 60)];
+}
+
+}  // namespace
+
+TEST_CASE("cron property: DST rules against a wall-clock walk", "[trigger]") {
+  struct zone_case {
+    const char* zone;
+    const char* transition;  // a DST change in 2026
+  };
+  const zone_case zones[] = {{"America/New_York", "2026-03-08T07:00:00Z"},
+                             {"America/New_York", "2026-11-01T06:00:00Z"},
+                             {"Europe/Berlin", "2026-03-29T01:00:00Z"},
+                             {"Europe/Berlin", "2026-10-25T01:00:00Z"},
+                             {"Australia/Lord_Howe", "2026-04-04T15:00:00Z"},  // 30-minute changes
+                             {"Australia/Lord_Howe", "2026-10-03T15:30:00Z"}};
+  const char* minute_forms[] = {"0", "30", "*/15", "*/7", "5,35", "*", "45-50"};
+  const char* hour_forms[] = {"*", "1", "2", "1-3", "0/2", "*/3", "2,3", "0-23"};
+  std::mt19937 rng(99);
+  int checked = 0;
+  for (const auto& z : zones) {
+    const auto transition = at(z.transition);
+    for (int i = 0; i < 40; ++i) {
+      const std::string minute = minute_forms[rng() % std::size(minute_forms)];
+      const std::string hour = hour_forms[rng() % std::size(hour_forms)];
+      std::vector<bool> minutes(60, false);
+      std::vector<bool> hours(24, false);
+      // The same sets, computed here from the forms.
+      auto fill = [](std::vector<bool>& set, const std::string& form, int max) {
+        if (form == "*" || form == "0-23") set.assign(set.size(), true);
+        else if (form == "*/15") for (int v = 0; v <= max; v += 15) set[v] = true;
+        else if (form == "*/7") for (int v = 0; v <= max; v += 7) set[v] = true;
+        else if (form == "*/3") for (int v = 0; v <= max; v += 3) set[v] = true;
+        else if (form == "0/2") for (int v = 0; v <= max; v += 2) set[v] = true;
+        else if (form == "5,35") set[5] = set[35] = true;
+        else if (form == "2,3") set[2] = set[3] = true;
+        else if (form == "1-3") set[1] = set[2] = set[3] = true;
+        else if (form == "45-50") for (int v = 45; v <= 50; ++v) set[v] = true;
+        else set[std::stoi(form)] = true;
+      };
+      fill(minutes, minute, 59);
+      fill(hours, hour, 23);
+      const bool every_hour = std::find(hours.begin(), hours.end(), false) == hours.end();
+      const std::string expr = "0 " + minute + " " + hour + " * * ?";
+      auto t = cron_trigger(expr, z.zone);
+      const std::int64_t after =
+          transition + std::uniform_int_distribution<std::int64_t>(-6 * 3'600'000LL, 6 * 3'600'000LL)(rng);
+      INFO(expr << " in " << z.zone << " after " << format_utc(after));
+
+      // Walk UTC minutes from a day before; a local minute counts once (its first occurrence) unless
+      // every hour is allowed; local minutes skipped by a jump forward fire at the jump.
+      std::optional<std::int64_t> expected;
+      const std::int64_t walk_from = (after - 86'400'000LL) / 60'000 * 60'000;
+      std::int64_t max_local = std::numeric_limits<std::int64_t>::min();
+      std::int64_t prev_local = std::numeric_limits<std::int64_t>::min();
+      for (std::int64_t u = walk_from; u < after + 3 * 86'400'000LL && !expected; u += 60'000) {
+        const auto local = local_minutes(t, u);
+        bool fires = false;
+        if (every_hour) {
+          fires = local_matches(hours, minutes, local);
+        } else {
+          fires = local > max_local && local_matches(hours, minutes, local);
+          if (prev_local != std::numeric_limits<std::int64_t>::min()) {
+            for (auto skipped = prev_local + 1; skipped < local && !fires; ++skipped) {
+              fires = skipped > max_local && local_matches(hours, minutes, skipped);
+            }
+          }
+        }
+        if (fires && u > after) expected = u;
+        max_local = std::max(max_local, local);
+        prev_local = local;
+      }
+      REQUIRE(expected);
+      auto next = t.next_after(after);
+      REQUIRE(next);
+      CHECK(format_utc(*next) == format_utc(*expected));
+      ++checked;
+    }
+  }
+  CHECK(checked == 240);
+}
+
+TEST_CASE("docs: the trigger example of the user guide", "[trigger]") {
+  kiln::trigger_spec spec;
+  spec.cron = "0 30 2 * * ?";  // 02:30:00 every day
+  spec.time_zone = "Europe/Berlin";
+  auto t = kiln::trigger::make(spec).value();
+  auto slot = t.next_after(*kiln::parse_instant_ms("2026-03-28T12:00:00Z"));
+  CHECK(t.local_time(*slot) == "2026-03-29T03:00:00+02:00");  // 02:30 does not exist that day
+  CHECK(kiln::format_utc(*slot) == "2026-03-29T01:00:00Z");
 }

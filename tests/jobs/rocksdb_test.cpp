@@ -59,7 +59,7 @@ std::vector<key_value> read_all(rocksdb_reader_options options) {
 
 }  // namespace
 
-TEST_CASE("rocksdb_reader reads a key range with a prefix, in key order", "[jobs][rocksdb]") {
+TEST_CASE("rocksdb_reader reads a key range with a prefix in key order", "[jobs][rocksdb]") {
   temp_dir dir;
   const auto db = (dir / "db").string();
   auto a = numbered("a/", 50);

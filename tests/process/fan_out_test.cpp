@@ -39,7 +39,7 @@ std::map<std::string, std::vector<std::string>> children(const temp_dir& dir) {
 
 }  // namespace
 
-TEST_CASE("fan-out: a child per line; the rerun after a failed child relaunches no completed child",
+TEST_CASE("fan-out: a child per line - the rerun after a failed child relaunches no completed child",
           "[process][fan-out]") {
   temp_dir dir;
   write_file(dir / "items.txt", "alpha\nbeta\n\ngamma\r\ndelta");
@@ -76,4 +76,22 @@ TEST_CASE("fan-out refuses an item that is not a plain file name", "[process][fa
   CHECK(r.err.find("plain file name") != std::string::npos);
   CHECK_FALSE(fs::exists(dir / "escape.txt"));
   CHECK(fs::exists(dir / "out" / "ok.txt"));
+}
+
+TEST_CASE("fan-out counts a child that completed earlier as done without running it again",
+          "[process][fan-out]") {
+  temp_dir dir;
+  write_file(dir / "items.txt", "one\ntwo\nthree\n");
+  // The state a parent killed after its child completed but before its own commit leaves behind.
+  REQUIRE(run_kiln(dir, {"run", "write-item", "item=two", "output_dir=out"}).exit_code == 0);
+  write_file(dir / "out" / "two.txt", "left alone\n");
+
+  auto r = run_kiln(dir, {"run", "fan-out", "input=items.txt", "output_dir=out"});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("read 3, written 2, filtered 1") != std::string::npos);
+  CHECK(r.err.find("item 'two' was done by an earlier attempt") != std::string::npos);
+  CHECK(children(dir) == std::map<std::string, std::vector<std::string>>{
+                             {"one", {"COMPLETED"}}, {"two", {"COMPLETED"}}, {"three", {"COMPLETED"}}});
+  CHECK(read_file(dir / "out" / "two.txt") == "left alone\n");
 }

@@ -39,7 +39,7 @@ std::set<std::int64_t> listed_ids(const temp_dir& dir) {
 
 }  // namespace
 
-TEST_CASE("purge-history: dry run lists, the real run deletes only old ended executions",
+TEST_CASE("purge-history: dry run lists - the real run deletes only old ended executions",
           "[process][purge]") {
   temp_dir dir;
   auto old_a = run_kiln(dir, {"run", "sleep", "ms=0", "tag=a"});

@@ -41,6 +41,7 @@ void register_all(registry& jobs) {
   jobs.add(sleep_job());
   jobs.add(exclusive_sleep());
   jobs.add(command_and_http());
+  jobs.add(append_line());
 }
 
 }  // namespace kiln::examples

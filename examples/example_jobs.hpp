@@ -35,6 +35,11 @@ job checked_import();
 // program (output in the step context), then GETs the URL (response in the step context).
 job command_and_http();
 
+// append-line file=F line=TEXT: appends TEXT as one line to F (skipped if F already holds that
+// line, so a rerun after a crash does not duplicate it). With a schedule,
+// line={schedule}@{scheduled_time} leaves one trace per firing.
+job append_line();
+
 void register_all(registry& jobs);
 
 }  // namespace kiln::examples

@@ -151,8 +151,9 @@ expected<schedule_record> make_schedule(const registry& jobs, const schedule_def
     s.trigger.kind = trigger_kind::interval;
     s.trigger.interval_ms = *ms;
     s.every = d.every;
-    // Without a start, slots fall on multiples of the interval since the epoch (every 5m: :00, :05, ...).
-    if (!s.trigger.start_ms) s.trigger.start_ms = now - now % *ms;
+    // Without a start, slots fall on multiples of the interval since the epoch (every 5m: :00, :05,
+    // ...), with no lower bound that would keep a backfill out: the anchor is the first multiple.
+    if (!s.trigger.start_ms) s.trigger.start_ms = *ms;
   } else {
     auto ms = instant(d.at, "at");
     if (!ms) return std::unexpected(ms.error());

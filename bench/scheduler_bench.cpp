@@ -54,11 +54,23 @@ run_result run_once(const options& o, const kiln::registry& jobs, int run) {
   const auto dir = o.dir / fmt::format("run-{}", run);
   std::filesystem::remove_all(dir);
   auto store = state_store::open(dir, store_access::read_write).value();
-  auto log = make_standalone_log(*store);
+  // Durable times come from the log's thread: when each firing's group reached the disk.
+  std::mutex mu;
+  std::condition_variable done;
+  std::vector<std::int64_t> durable;
+  durable.reserve(static_cast<std::size_t>(o.schedules));
+  standalone_log_options lo;
+  lo.on_durable = [&](const command& c, std::chrono::nanoseconds) {
+    if (!std::holds_alternative<fire_cmd>(c)) return;
+    std::lock_guard lock(mu);
+    durable.push_back(now_ms());
+    if (durable.size() == static_cast<std::size_t>(o.schedules)) done.notify_all();
+  };
+  auto log = make_standalone_log(*store, lo);
 
   // Every schedule: hourly, anchored so that its next slot is the same instant, ~3 s from now.
   const auto now = now_ms();
-  const auto slot = (now / 1000 + 3) * 1000;
+  const auto slot = (now / 1000 + 8) * 1000;
   {
     std::vector<std::future<expected<apply_result>>> pending;
     for (int i = 0; i < o.schedules; ++i) {
@@ -75,22 +87,12 @@ run_result run_once(const options& o, const kiln::registry& jobs, int run) {
   }
   if (now_ms() >= slot - 500) spdlog::warn("creating the schedules took until {} ms before the slot", slot - now_ms());
 
-  std::mutex mu;
-  std::condition_variable done;
-  std::vector<std::int64_t> durable;
-  durable.reserve(static_cast<std::size_t>(o.schedules));
   caf::actor_system_config cfg;
   cfg.set("logger.verbosity", caf::atom("quiet"));
   run_result out;
   {
     caf::actor_system sys{cfg};
     actors::scheduler_config sc;
-    sc.on_fire = [&](const fire_cmd&, const apply_result& r, std::int64_t at) {
-      if (r.outcome != "fired") return;
-      std::lock_guard lock(mu);
-      durable.push_back(at);
-      if (durable.size() == static_cast<std::size_t>(o.schedules)) done.notify_all();
-    };
     auto scheduler = actors::spawn_scheduler(sys, jobs, *log, sc);
     caf::anon_send(scheduler, actors::leader_atom::value, true);
     std::unique_lock lock(mu);

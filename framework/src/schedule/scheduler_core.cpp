@@ -313,11 +313,11 @@ std::optional<std::int64_t> scheduler_core::next_due() const {
   return by_due_.begin()->first;
 }
 
-std::vector<fire_cmd> scheduler_core::due(std::int64_t now) const {
+std::vector<fire_cmd> scheduler_core::due(std::int64_t now, const std::set<std::string>& skip) const {
   std::vector<fire_cmd> out;
   std::set<std::string> planned;
   auto add = [&](const std::string& name) {
-    if (planned.contains(name)) return;
+    if (planned.contains(name) || skip.contains(name)) return;
     planned.insert(name);
     const auto& e = entries_.at(name);
     if (!e.trig) return;

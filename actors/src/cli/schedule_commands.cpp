@@ -277,7 +277,7 @@ int run_schedule_command(const schedule_cli& s) {
       const auto& slots = o.at("slots").as_array();
       if (s.dry_run) {
         std::cout << fmt::format("backfill of {} would run {} slot(s):\n", s.name, slots.size());
-        for (const auto& v : slots) std::cout << "  " << v.as_string() << "\n";
+        for (const auto& v : slots) std::cout << "  " << std::string(v.as_string()) << "\n";
         return;
       }
       const auto& ids = o.at("execution_ids").as_array();

@@ -23,6 +23,8 @@ std::string_view trim(std::string_view s) {
 
 // The text std::from_chars should see: trimmed, without a leading '+' before a digit or '.'.
 std::string_view number_text(std::string_view raw) {
+  const auto plain = [](char c) { return (c >= '0' && c <= '9') || c == '-' || c == '.'; };
+  if (!raw.empty() && plain(raw.front()) && plain(raw.back())) return raw;  // the common case
   auto s = trim(raw);
   if (s.size() > 1 && s[0] == '+' && s[1] != '-' && s[1] != '+') s.remove_prefix(1);
   return s;
@@ -35,8 +37,14 @@ std::string_view number_text(std::string_view raw) {
 
 std::size_t csv_record::index_of(std::string_view column) const {
   const auto& cols = *columns_;
+  // A mapper asks for the same columns in the same order on every record: try the column after
+  // the last one found before scanning.
+  if (next_guess_ < cols.size() && cols[next_guess_] == column) return next_guess_++;
   for (std::size_t i = 0; i < cols.size(); ++i) {
-    if (cols[i] == column) return i;
+    if (cols[i] == column) {
+      next_guess_ = i + 1;
+      return i;
+    }
   }
   std::string problem = "no such column; columns are: ";
   for (std::size_t i = 0; i < cols.size(); ++i) {
@@ -102,11 +110,19 @@ void csv_input::open(step_context& ctx) {
   record_.file_ = &path_;
   record_.columns_ = &columns_;
   columns_ = options_.columns;
-  open_at_saved_position(*lines_, path_, keys_, ctx.context(), [this] {
-    if (!options_.header || !parse_record()) return;
-    if (!options_.columns.empty()) return;
-    columns_.clear();
-    for (auto f : record_.fields_) columns_.emplace_back(trim(f));
+  range_end_.reset();
+  std::optional<read_position> range_begin;
+  if (options_.partition_range && ctx.parameters().contains("partition.begin")) {
+    const auto& p = ctx.parameters();
+    range_begin = read_position{static_cast<std::uint64_t>(p.get_int64("partition.begin")), p.get_int64("partition.line")};
+    range_end_ = static_cast<std::uint64_t>(p.get_int64("partition.end"));
+  }
+  open_at_saved_position(*lines_, path_, keys_, ctx.context(), [&] {
+    if (options_.header && parse_record() && options_.columns.empty()) {
+      columns_.clear();
+      for (auto f : record_.fields_) columns_.emplace_back(trim(f));
+    }
+    if (range_begin && range_begin->offset > lines_->offset()) lines_->seek(range_begin->offset, range_begin->line);
   });
 }
 
@@ -117,6 +133,7 @@ void csv_input::update(execution_context& ctx) const {
 const csv_record* csv_input::next() {
   record_.file_ = &path_;
   record_.columns_ = &columns_;
+  if (range_end_ && lines_->offset() >= *range_end_) return nullptr;
   if (!parse_record()) return nullptr;
   if (options_.strict_field_count && record_.fields_.size() != columns_.size()) {
     throw parse_error(path_, record_.line_, "",
@@ -135,6 +152,7 @@ bool csv_input::parse_record() {
     if (!line) return false;
   } while (line->empty());
   record_.line_ = lines_->line() - 1;
+  record_.next_guess_ = 0;
 
   const char* p = line->data();
   const char* const end = p + line->size();

@@ -46,6 +46,7 @@ void register_all(registry& jobs) {
   jobs.add(fan_out());
   jobs.add(write_item());
   jobs.add(resilient_import());
+  jobs.add(append_line());
 }
 
 }  // namespace kiln::examples

@@ -59,6 +59,11 @@ job write_item();
 // listener that reports "COMPLETED WITH SKIPS".
 job resilient_import();
 
+// append-line file=F line=TEXT: appends TEXT as one line to F (skipped if F already holds that
+// line, so a rerun after a crash does not duplicate it). With a schedule,
+// line={schedule}@{scheduled_time} leaves one trace per firing.
+job append_line();
+
 void register_all(registry& jobs);
 
 }  // namespace kiln::examples

@@ -38,42 +38,51 @@ void arm(self_ptr self) {
 }
 
 // Proposes what is due now, batch by batch, and feeds the committed result back to the core.
+// Batches are pipelined: while the log applies one, the next is planned (leaving out schedules
+// with a firing still in flight, whose committed state is not known yet).
 void fire_due(self_ptr self) {
   auto& st = self->state;
   if (!st.leader) return;
+  struct proposal {
+    fire_cmd cmd;
+    std::future<expected<apply_result>> result;
+  };
+  std::vector<proposal> pending;
+  std::set<std::string> in_flight;
   for (;;) {
-    auto cmds = st.core->due(now_ms());
-    if (cmds.empty()) return;
-    std::vector<std::future<expected<apply_result>>> pending;
-    pending.reserve(cmds.size());
-    for (const auto& c : cmds) pending.push_back(st.log->propose_async(c));
-    std::set<std::string> touched;
-    std::vector<std::int64_t> created;
-    std::vector<std::int64_t> cancelled;
-    for (std::size_t i = 0; i < cmds.size(); ++i) {
-      auto r = pending[i].get();
-      const auto durable = now_ms();
-      touched.insert(cmds[i].schedule);
-      if (!r) {
-        spdlog::warn("schedule '{}': firing of slot {} refused: {}", cmds[i].schedule, format_utc(cmds[i].slot),
-                     r.error().message());
-        continue;
-      }
-      if (r->execution_id > 0) created.push_back(r->execution_id);
-      cancelled.insert(cancelled.end(), r->executions.begin(), r->executions.end());
-      if (r->outcome == "failed") {
-        spdlog::error("schedule '{}': slot {} could not run: {}", cmds[i].schedule, format_utc(cmds[i].slot),
-                      cmds[i].error.empty() ? std::string("see the schedule's last_error") : cmds[i].error);
-      }
-      if (st.config.on_fire) st.config.on_fire(cmds[i], *r, durable);
+    auto cmds = st.core->due(now_ms(), in_flight);
+    for (auto& c : cmds) {
+      in_flight.insert(c.schedule);
+      auto f = st.log->propose_async(c);
+      pending.push_back({std::move(c), std::move(f)});
     }
-    for (const auto& name : touched) {
-      if (auto s = st.log->state().schedule(name)) st.core->put(*s);
-      else st.core->forget(name);
-    }
-    if (st.config.on_batch && (!created.empty() || !cancelled.empty())) st.config.on_batch(created, cancelled);
-    if (cmds.size() < st.config.max_batch) return;
+    if (cmds.size() < st.config.max_batch) break;
   }
+  if (pending.empty()) return;
+  std::vector<std::int64_t> created;
+  std::vector<std::int64_t> cancelled;
+  for (auto& p : pending) {
+    auto r = p.result.get();
+    const auto durable = now_ms();
+    const auto& c = p.cmd;
+    if (!r) {
+      spdlog::warn("schedule '{}': firing of slot {} refused: {}", c.schedule, format_utc(c.slot), r.error().message());
+      continue;
+    }
+    if (r->execution_id > 0) created.push_back(r->execution_id);
+    cancelled.insert(cancelled.end(), r->executions.begin(), r->executions.end());
+    if (r->outcome == "failed") {
+      spdlog::error("schedule '{}': slot {} could not run: {}", c.schedule, format_utc(c.slot),
+                    c.error.empty() ? std::string("see the schedule's last_error") : c.error);
+    }
+    if (st.config.on_fire) st.config.on_fire(c, *r, durable);
+  }
+  for (const auto& name : in_flight) {
+    if (auto s = st.log->state().schedule(name)) st.core->put(*s);
+    else st.core->forget(name);
+  }
+  if (st.config.on_batch && (!created.empty() || !cancelled.empty())) st.config.on_batch(created, cancelled);
+  // Slots that came due meanwhile: arm() (always called next) sets the timer to fire at once.
 }
 
 scheduler_actor::behavior_type scheduler_behavior(self_ptr self, const registry* jobs, command_log* log,

@@ -68,6 +68,14 @@ http_response http_client::post(const std::string& path, const std::string& body
   return from(client(port_)->Post(path, to_httplib(headers), body, "application/json"));
 }
 
+http_response http_client::put(const std::string& path, const std::string& body, const http_headers& headers) const {
+  return from(client(port_)->Put(path, to_httplib(headers), body, "application/json"));
+}
+
+http_response http_client::del(const std::string& path, const http_headers& headers) const {
+  return from(client(port_)->Delete(path, to_httplib(headers)));
+}
+
 http_response http_client::post_chunked(const std::string& path, const std::string& body,
                                         const http_headers& headers) const {
   auto provider = [&body](std::size_t offset, httplib::DataSink& sink) {

@@ -30,6 +30,8 @@ class http_client {
   http_response get(const std::string& path, const http_headers& headers = {}) const;
   http_response post(const std::string& path, const std::string& body,
                      const http_headers& headers = {}) const;
+  http_response put(const std::string& path, const std::string& body, const http_headers& headers = {}) const;
+  http_response del(const std::string& path, const http_headers& headers = {}) const;
   // The body goes out with Transfer-Encoding: chunked (no Content-Length), in 256-byte chunks.
   http_response post_chunked(const std::string& path, const std::string& body,
                              const http_headers& headers = {}) const;

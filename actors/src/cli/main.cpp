@@ -1,4 +1,5 @@
 #include "commands.hpp"
+#include "schedule_commands.hpp"
 
 #include <kiln/main.hpp>
 #include <kiln/node.hpp>
@@ -154,6 +155,8 @@ int main(int argc, char** argv, const registry& jobs) {
     add_remote(op.cmd, where, true);
   }
 
+  auto schedule = cli::add_schedule_commands(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -202,6 +205,7 @@ int main(int argc, char** argv, const registry& jobs) {
       if (no_resume) o.resume_after_shutdown = false;
       return run_node(jobs, o);
     }
+    if (cli::schedule_command_parsed(*schedule)) return cli::run_schedule_command(*schedule);
     if (*jobs_cmd) return cli::list_jobs(jobs, where, jobs_json);
     if (*execs) return cli::list_executions(q);
     if (*show) return cli::show_execution(q);

@@ -53,4 +53,14 @@ expected<json::value> rest_client::post(const std::string& path, const json::val
   return handle("POST", path, &r);
 }
 
+expected<json::value> rest_client::put(const std::string& path, const json::value& body) {
+  auto r = client_->Put(path, json::serialize(body), "application/json");
+  return handle("PUT", path, &r);
+}
+
+expected<json::value> rest_client::del(const std::string& path) {
+  auto r = client_->Delete(path);
+  return handle("DELETE", path, &r);
+}
+
 }  // namespace kiln::cli

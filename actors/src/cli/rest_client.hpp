@@ -21,6 +21,8 @@ class rest_client {
   ~rest_client();
   expected<boost::json::value> get(const std::string& path);
   expected<boost::json::value> post(const std::string& path, const boost::json::value& body = {});
+  expected<boost::json::value> put(const std::string& path, const boost::json::value& body);
+  expected<boost::json::value> del(const std::string& path);
 
  private:
   expected<boost::json::value> handle(const char* method, const std::string& path, const void* result);

@@ -77,6 +77,7 @@ expected<std::vector<std::int64_t>> node_impl::fire_manual(const std::vector<fir
     }
     for (auto id : r->executions) caf::anon_send(dispatcher_, actors::stop_atom::value, id);
     if (r->execution_id > 0) ids.push_back(r->execution_id);
+    schedule_metrics_.fired(c, *r, misfire_policy::fire_once_now, now_ms());
   }
   if (!cmds.empty()) caf::anon_send(scheduler_, actors::schedule_changed_atom::value, cmds.front().schedule);
   if (!ids.empty()) caf::anon_send(dispatcher_, actors::wake_atom::value);

@@ -225,7 +225,10 @@ json::object schedule_json(const job_operator& node, const schedule_record& s) {
       {"version", s.version},
       {"trigger", std::move(trig)},
       {"time_zone", s.trigger.time_zone},
-      {"start", iso_or_null(s.trigger.start_ms)},
+      // An interval without a given start is anchored at the epoch (start_ms == interval_ms): no start.
+      {"start", s.trigger.kind == trigger_kind::interval && s.trigger.start_ms == s.trigger.interval_ms
+                    ? json::value(nullptr)
+                    : iso_or_null(s.trigger.start_ms)},
       {"end", iso_or_null(s.trigger.end_ms)},
       {"jitter_ms", s.jitter_ms},
       {"misfire", to_string(s.misfire)},

@@ -54,7 +54,7 @@ expected<std::vector<std::int64_t>> slots_between(const schedule_record& s, std:
                                                   std::size_t limit);
 
 struct scheduler_core_options {
-  std::size_t max_batch = 2000;          // fire commands per due() call. Default: 2000
+  std::size_t max_batch = 500;           // fire commands per due() call. Default: 500
   std::size_t max_slots_per_pass = 100000;  // slots one schedule enumerates per call. Default: 100000
 };
 
@@ -78,8 +78,9 @@ class scheduler_core {
 
   // The fire commands due at `now`, schedules with the earliest due slot first, at most
   // max_batch. Per schedule: a buffered slot is released once the previous run ended; missed slots
-  // go through the misfire policy, then each slot through the overlap policy.
-  [[nodiscard]] std::vector<fire_cmd> due(std::int64_t now) const;
+  // go through the misfire policy, then each slot through the overlap policy. Schedules in `skip`
+  // (proposed, not yet committed) are left out.
+  [[nodiscard]] std::vector<fire_cmd> due(std::int64_t now, const std::set<std::string>& skip = {}) const;
 
   // When due() next has work (ms since epoch): the earliest slot plus jitter over all schedules
   // that are not paused; nullopt when nothing will ever fire. Buffered slots wait for an execution

@@ -151,8 +151,9 @@ expected<schedule_record> make_schedule(const registry& jobs, const schedule_def
     s.trigger.kind = trigger_kind::interval;
     s.trigger.interval_ms = *ms;
     s.every = d.every;
-    // Without a start, slots fall on multiples of the interval since the epoch (every 5m: :00, :05, ...).
-    if (!s.trigger.start_ms) s.trigger.start_ms = now - now % *ms;
+    // Without a start, slots fall on multiples of the interval since the epoch (every 5m: :00, :05,
+    // ...), with no lower bound that would keep a backfill out: the anchor is the first multiple.
+    if (!s.trigger.start_ms) s.trigger.start_ms = *ms;
   } else {
     auto ms = instant(d.at, "at");
     if (!ms) return std::unexpected(ms.error());
@@ -312,11 +313,11 @@ std::optional<std::int64_t> scheduler_core::next_due() const {
   return by_due_.begin()->first;
 }
 
-std::vector<fire_cmd> scheduler_core::due(std::int64_t now) const {
+std::vector<fire_cmd> scheduler_core::due(std::int64_t now, const std::set<std::string>& skip) const {
   std::vector<fire_cmd> out;
   std::set<std::string> planned;
   auto add = [&](const std::string& name) {
-    if (planned.contains(name)) return;
+    if (planned.contains(name) || skip.contains(name)) return;
     planned.insert(name);
     const auto& e = entries_.at(name);
     if (!e.trig) return;

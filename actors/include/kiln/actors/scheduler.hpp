@@ -21,7 +21,7 @@ using scheduler_actor =
                      caf::reacts_to<schedule_changed_atom, std::string>, caf::reacts_to<wake_atom>>;
 
 struct scheduler_config {
-  std::size_t max_batch = 2000;  // fire commands per proposal batch. Default: 2000
+  std::size_t max_batch = 500;  // fire commands planned per batch (batches are pipelined). Default: 500
   // Observers, called on the scheduler's thread. Default: none.
   // A firing was applied: the command, its result, and when it became durable (ms since epoch).
   std::function<void(const fire_cmd&, const apply_result&, std::int64_t durable_ms)> on_fire;

@@ -64,6 +64,12 @@ chunk_step<sale_row> convert_sales_step() {
                        .skip_limit([](const job_parameters& p) { return p.get_int64("skip_limit"); }));
 }
 
+// A check for parameters that start threads: at most 64.
+std::optional<std::string> at_most_64(const job_parameter& p) {
+  if (std::get<std::int64_t>(p.value) > 64) return "must be at most 64";
+  return std::nullopt;
+}
+
 // The number of threads that process each chunk, from the `threads` parameter.
 std::int64_t threads_parameter(const job_parameters& p) { return p.get_int64("threads"); }
 
@@ -136,9 +142,9 @@ job csv_to_jsonl() {
   job_builder b("csv-to-jsonl");
   b.describe("CSV (id,name,amount) to JSON Lines; rows with a non-numeric amount are skipped");
   sales_parameters(b)
-      .parameter(param("threads", param_type::int64).default_value(std::int64_t{1}).positive().non_identifying()
-                     .describe("threads that process each chunk (the output does not change)"))
-      .parameter(param("partitions", param_type::int64).default_value(std::int64_t{1}).positive()
+      .parameter(param("threads", param_type::int64).default_value(std::int64_t{1}).positive().check(at_most_64)
+                     .non_identifying().describe("threads that process each chunk (the output does not change)"))
+      .parameter(param("partitions", param_type::int64).default_value(std::int64_t{1}).positive().check(at_most_64)
                      .describe("line ranges of the input converted in parallel and merged (the output does not change)"));
   // [docs:threads]
   auto plain = convert_sales_step();

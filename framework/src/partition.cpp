@@ -39,8 +39,8 @@ class partition_manager final : public step_worker {
 
  protected:
   void do_open() override {
-    if (grid_size_ < 1) {
-      throw std::invalid_argument(fmt::format("partitioned step '{}': grid size {} must be at least 1",
+    if (grid_size_ < 1 || grid_size_ > 1024) {
+      throw std::invalid_argument(fmt::format("partitioned step '{}': grid size {} must be from 1 to 1024",
                                               context().step_name(), grid_size_));
     }
   }

@@ -197,7 +197,7 @@ TEST_CASE("partitioned step: bad settings fail the step with a clear error", "[f
                .build();
   auto r = f.run(j);
   CHECK(r.status == batch_status::failed);
-  CHECK(r.exit.description.find("grid size 0 must be at least 1") != std::string::npos);
+  CHECK(r.exit.description.find("grid size 0 must be from 1 to 1024") != std::string::npos);
 }
 
 TEST_CASE("split: flows run in parallel; the split fails if one fails; a restart reruns only unfinished steps",

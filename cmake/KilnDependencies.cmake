@@ -9,6 +9,10 @@ find_dependency(RocksDB)
 find_dependency(Boost 1.81 COMPONENTS json)
 # /metrics: prometheus-cpp's core (metric types and the text format), no HTTP server of its own.
 find_dependency(prometheus-cpp)
+# Cron triggers: time zones from Howard Hinnant's date library reading the system tz database
+# (/usr/share/zoneinfo, Debian tzdata). Debian's libhowardhinnant-date-dev builds libdate-tz with
+# USE_OS_TZDB=1 and exports it as date::date-tz, which carries that define (and date.h's) to users.
+find_dependency(date)
 # REST server and client. Debian builds cpp-httplib as a library with OpenSSL, zlib and brotli
 # support; its pkg-config file carries the matching defines, which must be the same everywhere.
 find_dependency(PkgConfig)

@@ -42,6 +42,9 @@ void register_all(registry& jobs) {
   jobs.add(sleep_job());
   jobs.add(exclusive_sleep());
   jobs.add(command_and_http());
+  jobs.add(purge_history());
+  jobs.add(fan_out());
+  jobs.add(write_item());
 }
 
 }  // namespace kiln::examples

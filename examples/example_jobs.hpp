@@ -43,6 +43,17 @@ job checked_import();
 // program (output in the step context), then GETs the URL (response in the step context).
 job command_and_http();
 
+// purge-history older_than=30d [dry_run=true] [tag=T]: deletes the history that ended before now minus
+// older_than, through purge commands; dry_run lists it instead.
+job purge_history();
+
+// fan-out input=ITEMS.txt output_dir=DIR: one write-item child execution per line; a rerun after a
+// failure relaunches no child that completed.
+job fan_out();
+
+// write-item item=NAME output_dir=DIR: writes NAME into DIR/NAME.txt (fan-out's child).
+job write_item();
+
 void register_all(registry& jobs);
 
 }  // namespace kiln::examples

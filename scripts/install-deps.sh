@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config
       libcaf-dev librocksdb-dev libboost-json1.81-dev libfmt-dev catch2 libspdlog-dev
-      libcli11-dev libcpp-httplib-dev libhowardhinnant-date-dev libraft-dev libuv1-dev prometheus-cpp-dev)
+      libcli11-dev libcpp-httplib-dev libhowardhinnant-date-dev tzdata libraft-dev libuv1-dev prometheus-cpp-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -91,6 +91,12 @@ std::string encode(const command& c) {
             return json::object{
                 {"type", "kill"}, {"execution_id", x.execution_id}, {"reason", x.reason}, {"time", x.time}};
           },
+          [](const purge_cmd& x) {
+            return json::object{{"type", "purge"},
+                                {"before_time", x.before_time},
+                                {"time", x.time},
+                                {"max_instances", x.max_instances}};
+          },
       },
       c);
   return json::serialize(o);
@@ -162,11 +168,23 @@ expected<command> decode(std::string_view text) {
     out = cancel_cmd{r.i64("execution_id"), time};
   } else if (type == "kill") {
     out = kill_cmd{r.i64("execution_id"), r.str("reason"), time};
+  } else if (type == "purge") {
+    out = purge_cmd{r.i64("before_time"), time, r.i64("max_instances")};
   } else {
     return fail(errc::bad_command, "unknown command type '" + type + "'");
   }
   if (!r.ok()) return std::unexpected(r.failure());
   return out;
+}
+
+bool purge_selects(const std::vector<job_execution_record>& instance_executions, std::int64_t before_time) {
+  if (instance_executions.empty()) return false;
+  for (const auto& e : instance_executions) {
+    if (is_running(e.status)) return false;
+    const auto ended = e.end_time != 0 ? e.end_time : e.last_updated;
+    if (ended >= before_time) return false;
+  }
+  return true;
 }
 
 }  // namespace kiln

@@ -23,6 +23,8 @@ std::string_view trim(std::string_view s) {
 
 // The text std::from_chars should see: trimmed, without a leading '+' before a digit or '.'.
 std::string_view number_text(std::string_view raw) {
+  const auto plain = [](char c) { return (c >= '0' && c <= '9') || c == '-' || c == '.'; };
+  if (!raw.empty() && plain(raw.front()) && plain(raw.back())) return raw;  // the common case
   auto s = trim(raw);
   if (s.size() > 1 && s[0] == '+' && s[1] != '-' && s[1] != '+') s.remove_prefix(1);
   return s;
@@ -35,8 +37,14 @@ std::string_view number_text(std::string_view raw) {
 
 std::size_t csv_record::index_of(std::string_view column) const {
   const auto& cols = *columns_;
+  // A mapper asks for the same columns in the same order on every record: try the column after
+  // the last one found before scanning.
+  if (next_guess_ < cols.size() && cols[next_guess_] == column) return next_guess_++;
   for (std::size_t i = 0; i < cols.size(); ++i) {
-    if (cols[i] == column) return i;
+    if (cols[i] == column) {
+      next_guess_ = i + 1;
+      return i;
+    }
   }
   std::string problem = "no such column; columns are: ";
   for (std::size_t i = 0; i < cols.size(); ++i) {
@@ -144,6 +152,7 @@ bool csv_input::parse_record() {
     if (!line) return false;
   } while (line->empty());
   record_.line_ = lines_->line() - 1;
+  record_.next_guess_ = 0;
 
   const char* p = line->data();
   const char* const end = p + line->size();

@@ -848,13 +848,21 @@ TEST_CASE("node auth on loopback - token on mutating calls - reads and probes op
   CHECK(executions(h).size() == 2);
 }
 
-TEST_CASE("node auth off loopback - every call but the probes needs the token", "[process][node][auth]") {
+TEST_CASE("node auth off loopback - every call but the probes and the dashboard's files needs the token",
+          "[process][node][auth]") {
   ::unsetenv("KILN_TOKEN");
   temp_dir dir;
   node_proc node(dir, {"--token", "s3cret"}, "0.0.0.0:0");
   const auto h = node.http();
-  for (const auto* path :
-       {"/api/v1/status", "/api/v1/jobs", "/api/v1/queues", "/api/v1/executions", "/metrics", "/"}) {
+  // The page holds no data and a browser cannot send a token with a page load; its API calls can.
+  for (const auto* path : {"/", "/app.js", "/style.css"}) {
+    INFO(path);
+    auto page = h.get(path);
+    CHECK(page.status == 200);
+    CHECK_THAT(page.header("Content-Security-Policy"), Catch::Contains("script-src 'self'"));
+  }
+  CHECK(h.get("/nothing.js").status == 401);
+  for (const auto* path : {"/api/v1/status", "/api/v1/jobs", "/api/v1/queues", "/api/v1/executions", "/metrics"}) {
     INFO(path);
     auto open = h.get(path);
     CHECK(open.status == 401);

@@ -295,12 +295,13 @@ void gateway::routes() {
   const std::string token = options_.token;
 
   // Authentication: a bearer token on every mutating call, and on every call off loopback.
-  // The probes stay open so that an orchestrator can use them without the token.
+  // The probes stay open so that an orchestrator can use them without the token, and so do the
+  // dashboard's static files: they hold no data, and a browser cannot send a token to load a page.
   s.set_pre_routing_handler([token, loopback](const httplib::Request& req, httplib::Response& res) {
     using handled = httplib::Server::HandlerResponse;
     if (token.empty() || req.path == "/healthz" || req.path == "/readyz") return handled::Unhandled;
     const bool mutating = req.method != "GET" && req.method != "HEAD";
-    if (!mutating && loopback) return handled::Unhandled;
+    if (!mutating && (loopback || dashboard_asset(req.path))) return handled::Unhandled;
     const auto header = req.get_header_value("Authorization");
     constexpr std::string_view scheme = "Bearer ";
     if (header.size() > scheme.size() && std::string_view(header).substr(0, scheme.size()) == scheme &&
@@ -336,8 +337,16 @@ void gateway::routes() {
     send_error(res, 500, "internal", what);
   });
 
-  s.Get("/", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(std::string(dashboard_html()), "text/html; charset=utf-8");
+  // The dashboard runs only its own script and talks only to this node.
+  s.Get(R"(/|/[a-z]+\.(js|css))", [](const httplib::Request& req, httplib::Response& res) {
+    const auto* asset = dashboard_asset(req.path);
+    if (!asset) return send_error(res, 404, "not_found", "no such endpoint; see docs/rest-api.md");
+    res.set_header("Content-Security-Policy",
+                   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+                   "base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_header("Cache-Control", "no-cache");
+    res.set_content(std::string(asset->body), std::string(asset->content_type));
   });
   s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200, json::object{{"status", "ok"}});

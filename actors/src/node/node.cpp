@@ -218,6 +218,10 @@ std::optional<live_progress> node_impl::progress(std::int64_t id) const {
   out.commits = p->commits.load();
   out.fraction = p->fraction.load();
   std::lock_guard lock(rate_mu_);
+  // Samples of executions that ended are dropped once they outnumber the running ones.
+  if (rates_.size() > 2 * running_->size() + 16) {
+    std::erase_if(rates_, [this](const auto& kv) { return !running_->progress(kv.first); });
+  }
   auto& sample = rates_[id];
   const auto now = now_ms();
   if (sample.time == 0) {

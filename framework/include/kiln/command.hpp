@@ -128,9 +128,24 @@ struct abandon_cmd {
   std::int64_t time = 0;
 };
 
+// Deletes history that ended before `before_time`, one instance at a time: an instance whose
+// executions all ended (COMPLETED, FAILED, STOPPED, ABANDONED) before it goes with its executions,
+// their step executions and contexts (purge_selects). An instance with any execution running,
+// queued or ended later keeps its whole history, so a restart still sees its completed steps. At
+// most `max_instances` instances per command (0 = all), in instance order; the deleted execution
+// ids come back in apply_result::executions, their number in `affected`.
+struct purge_cmd {
+  std::int64_t before_time = 0;
+  std::int64_t time = 0;
+  std::int64_t max_instances = 0;
+};
+
+// The purge rule over all executions of one instance, shared by apply and a dry run.
+bool purge_selects(const std::vector<job_execution_record>& instance_executions, std::int64_t before_time);
+
 using command = std::variant<create_execution_cmd, start_execution_cmd, start_step_cmd,
                              commit_chunk_cmd, end_step_cmd, request_stop_cmd, end_execution_cmd,
-                             recover_dead_cmd, abandon_cmd, claim_cmd, cancel_cmd, kill_cmd>;
+                             recover_dead_cmd, abandon_cmd, claim_cmd, cancel_cmd, kill_cmd, purge_cmd>;
 
 std::string encode(const command& c);
 expected<command> decode(std::string_view text);

@@ -417,6 +417,41 @@ expected<apply_result> apply_abandon(impl& s, transaction& tx, const abandon_cmd
   return ids(e->id, 0, e->instance_id);
 }
 
+expected<apply_result> apply_purge(impl& s, transaction& tx, const purge_cmd& c) {
+  apply_result r;
+  std::int64_t instances = 0;
+  std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(rocksdb::ReadOptions(), s.cf[impl::instances].get()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (c.max_instances > 0 && instances >= c.max_instances) break;
+    const auto instance_id = id_of(it->key().ToStringView());
+    std::vector<job_execution_record> execs;
+    for (auto id : s.children(impl::instance_executions, instance_id)) {
+      auto e = s.execution(id);
+      if (!e) return std::unexpected(e.error());
+      execs.push_back(std::move(*e));
+    }
+    if (!purge_selects(execs, c.before_time)) continue;
+    for (const auto& e : execs) {
+      for (auto step_id : s.children(impl::execution_steps, e.id)) {
+        tx.erase(impl::step_executions, key_of(step_id));
+        tx.erase(impl::contexts, key_of(step_id));
+        tx.erase(impl::execution_steps, pair_key(e.id, step_id));
+      }
+      tx.erase(impl::executions, key_of(e.id));
+      tx.erase(impl::instance_executions, pair_key(instance_id, e.id));
+      r.executions.push_back(e.id);
+    }
+    json::error_code ec;
+    auto inst = job_instance_from_json(json::parse(it->value().ToStringView(), ec));
+    if (ec || !inst) return fail(errc::storage, fmt::format("purge: instance {} is unreadable", instance_id));
+    tx.erase(impl::instance_keys, instance_key(inst->job_name, inst->key));
+    tx.erase(impl::instances, it->key().ToStringView());
+    ++instances;
+  }
+  r.affected = static_cast<std::int64_t>(r.executions.size());
+  return r;
+}
+
 }  // namespace
 
 expected<apply_result> state_store::apply(const command& cmd, bool sync) {
@@ -435,6 +470,7 @@ expected<apply_result> state_store::apply(const command& cmd, bool sync) {
                           [&](const claim_cmd& c) { return apply_claim(*impl_, tx, c); },
                           [&](const cancel_cmd& c) { return apply_cancel(*impl_, tx, c); },
                           [&](const kill_cmd& c) { return apply_kill(*impl_, tx, c); },
+                          [&](const purge_cmd& c) { return apply_purge(*impl_, tx, c); },
                       },
                       cmd);
   // A refused command still counts as applied (a replicated log applies every entry), but writes

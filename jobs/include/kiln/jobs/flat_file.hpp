@@ -69,6 +69,7 @@ class csv_record {
   const std::vector<std::string>* columns_ = nullptr;
   const std::string* file_ = nullptr;
   std::int64_t line_ = 0;
+  mutable std::size_t next_guess_ = 0;  // index_of's first candidate
 };
 
 struct csv_options {

@@ -7,22 +7,21 @@
 //
 //   parallel_bench [--rows 2000000] [--items 200000] [--work 2000] [--runs 3] [--dir /tmp/kiln-pbench]
 
-#include "example_jobs.hpp"
-
-#include <kiln/command_log.hpp>
-#include <kiln/job_run.hpp>
-#include <kiln/state_store.hpp>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <kiln/command_log.hpp>
+#include <kiln/job_run.hpp>
+#include <kiln/state_store.hpp>
 #include <string>
-#include <sys/resource.h>
 #include <vector>
+
+#include "example_jobs.hpp"
 
 namespace fs = std::filesystem;
 using namespace kiln;
@@ -34,7 +33,9 @@ namespace {
 double cpu_seconds() {
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);
-  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  auto s = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
   return s(ru.ru_utime) + s(ru.ru_stime);
 }
 
@@ -124,11 +125,16 @@ int main(int argc, char** argv) {
   fs::path dir = fs::temp_directory_path() / "kiln-pbench";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
-    if (a == "--rows") rows = std::stoll(argv[i + 1]);
-    else if (a == "--items") items = std::stoll(argv[i + 1]);
-    else if (a == "--work") work = std::stoll(argv[i + 1]);
-    else if (a == "--runs") runs = std::stoi(argv[i + 1]);
-    else if (a == "--dir") dir = argv[i + 1];
+    if (a == "--rows")
+      rows = std::stoll(argv[i + 1]);
+    else if (a == "--items")
+      items = std::stoll(argv[i + 1]);
+    else if (a == "--work")
+      work = std::stoll(argv[i + 1]);
+    else if (a == "--runs")
+      runs = std::stoi(argv[i + 1]);
+    else if (a == "--dir")
+      dir = argv[i + 1];
     else {
       std::fprintf(stderr, "usage: %s [--rows N] [--items N] [--work N] [--runs N] [--dir DIR]\n", argv[0]);
       return 2;
@@ -152,19 +158,21 @@ int main(int argc, char** argv) {
   for (int r = 0; r < runs; ++r) {
     for (int parts : {1, 2}) {
       const auto out = dir / fmt::format("out{}.jsonl", parts);
-      const double s = timed_run(csv, {"input=" + (dir / "in.csv").string(), "output=" + out.string(),
-                                       "skip_limit=1000000", fmt::format("partitions={}", parts)},
+      const double s = timed_run(csv,
+                                 {"input=" + (dir / "in.csv").string(), "output=" + out.string(),
+                                  "skip_limit=1000000", fmt::format("partitions={}", parts)},
                                  dir / "data");
       (parts == 1 ? p1 : p2).push_back(s);
-      std::printf("csv-to-jsonl %lld rows, partitions=%d: %.2f s wall, %.2f s CPU\n", static_cast<long long>(rows),
-                  parts, s, last_cpu);
+      std::printf("csv-to-jsonl %lld rows, partitions=%d: %.2f s wall, %.2f s CPU\n",
+                  static_cast<long long>(rows), parts, s, last_cpu);
     }
   }
   auto cpu = cpu_job(work);
   std::vector<double> t1, t2;
   for (int r = 0; r < runs; ++r) {
     for (int threads : {1, 2}) {
-      const double s = timed_run(cpu, {fmt::format("items={}", items), fmt::format("threads={}", threads)}, dir / "data");
+      const double s =
+          timed_run(cpu, {fmt::format("items={}", items), fmt::format("threads={}", threads)}, dir / "data");
       (threads == 1 ? t1 : t2).push_back(s);
       std::printf("cpu-heavy %lld items x %lld rounds, threads=%d: %.2f s wall, %.2f s CPU\n",
                   static_cast<long long>(items), static_cast<long long>(work), threads, s, last_cpu);
@@ -172,7 +180,7 @@ int main(int argc, char** argv) {
   }
   std::printf("median csv-to-jsonl: partitions=1 %.2f s, partitions=2 %.2f s, speed-up %.2fx\n", median(p1),
               median(p2), median(p1) / median(p2));
-  std::printf("median cpu-heavy: threads=1 %.2f s, threads=2 %.2f s, speed-up %.2fx\n", median(t1), median(t2),
-              median(t1) / median(t2));
+  std::printf("median cpu-heavy: threads=1 %.2f s, threads=2 %.2f s, speed-up %.2fx\n", median(t1),
+              median(t2), median(t1) / median(t2));
   return 0;
 }

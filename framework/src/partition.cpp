@@ -1,13 +1,12 @@
-#include "concurrent_runs.hpp"
-
-#include <kiln/partition.hpp>
-
-#include <boost/json.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/json.hpp>
+#include <kiln/partition.hpp>
 #include <mutex>
 #include <stdexcept>
+
+#include "concurrent_runs.hpp"
 
 namespace kiln {
 
@@ -29,8 +28,8 @@ struct partition_result {
 
 class partition_manager final : public step_worker {
  public:
-  partition_manager(const step& worker_def, const partitioner& split, std::int64_t grid_size, step_context ctx,
-                    command_log& log, std::shared_ptr<run_progress> progress)
+  partition_manager(const step& worker_def, const partitioner& split, std::int64_t grid_size,
+                    step_context ctx, command_log& log, std::shared_ptr<run_progress> progress)
       : step_worker(std::move(ctx), log, std::move(progress)),
         worker_def_(worker_def),
         split_(split),
@@ -130,15 +129,15 @@ class partition_manager final : public step_worker {
       spdlog::info("skipping partition '{}': {}", name, r->skip_reason);
       return;
     }
-    step_context ctx(context().job_name(), name, context().job_execution_id(), r->step_execution_id, params_[i],
-                     std::move(r->context), stop_);
+    step_context ctx(context().job_name(), name, context().job_execution_id(), r->step_execution_id,
+                     params_[i], std::move(r->context), stop_);
     if (ctx.is_restart()) spdlog::info("partition '{}' resumes from its last checkpoint", name);
     std::unique_ptr<step_worker> worker;
     try {
       worker = worker_def_.make_worker(std::move(ctx), log_, progress_[i]);
     } catch (const std::exception& e) {
-      (void)log_.propose(
-          end_step_cmd{r->step_execution_id, batch_status::failed, exit_status::failed(e.what()), {}, {}, now_ms()});
+      (void)log_.propose(end_step_cmd{
+          r->step_execution_id, batch_status::failed, exit_status::failed(e.what()), {}, {}, now_ms()});
       result.status = batch_status::failed;
       result.exit = exit_status::failed(e.what());
       return;
@@ -183,7 +182,8 @@ std::unique_ptr<step_worker> partition_step::make_worker(step_context ctx, comma
   if (!partitioner_) throw std::logic_error("partitioned step '" + name() + "' has no partitioner");
   if (!worker_) throw std::logic_error("partitioned step '" + name() + "' has no worker step");
   const auto grid = grid_size_(ctx.parameters());
-  return std::make_unique<partition_manager>(*worker_, partitioner_, grid, std::move(ctx), log, std::move(progress));
+  return std::make_unique<partition_manager>(*worker_, partitioner_, grid, std::move(ctx), log,
+                                             std::move(progress));
 }
 
 }  // namespace kiln

@@ -1,6 +1,5 @@
-#include <kiln/processing_pool.hpp>
-
 #include <algorithm>
+#include <kiln/processing_pool.hpp>
 
 namespace kiln {
 

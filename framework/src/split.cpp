@@ -1,13 +1,12 @@
-#include "concurrent_runs.hpp"
-
-#include <kiln/job_run.hpp>
-#include <kiln/split.hpp>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <kiln/job_run.hpp>
+#include <kiln/split.hpp>
 #include <set>
 #include <stdexcept>
+
+#include "concurrent_runs.hpp"
 
 namespace kiln {
 
@@ -87,9 +86,10 @@ split_step::split_step(std::string name, std::vector<job> flows) : step_settings
   for (auto& f : flows) {
     for (const auto& n : f.nodes()) {
       if (!names.insert(n).second) {
-        throw std::invalid_argument(fmt::format("split '{}': two steps or deciders are named '{}' (flow '{}'); "
-                                                "step names must be unique across the job",
-                                                name_, n, f.name()));
+        throw std::invalid_argument(
+            fmt::format("split '{}': two steps or deciders are named '{}' (flow '{}'); "
+                        "step names must be unique across the job",
+                        name_, n, f.name()));
       }
     }
     flows_.push_back(std::make_shared<const job>(std::move(f)));

@@ -1,25 +1,23 @@
 // Local partitioning, splits and parallel chunk processing over a real RocksDB folder: results,
 // order, and restarts that rerun only what did not complete.
 
-#include "support/temp_dir.hpp"
-#include "support/test_items.hpp"
-
+#include <array>
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
 #include <kiln/command_log.hpp>
 #include <kiln/job.hpp>
 #include <kiln/job_run.hpp>
 #include <kiln/partition.hpp>
 #include <kiln/split.hpp>
 #include <kiln/state_store.hpp>
-
-#include <catch2/catch.hpp>
-
-#include <array>
-#include <atomic>
-#include <chrono>
 #include <mutex>
 #include <numeric>
 #include <set>
 #include <thread>
+
+#include "support/temp_dir.hpp"
+#include "support/test_items.hpp"
 
 using namespace kiln;
 using namespace kiln::test;
@@ -137,13 +135,15 @@ TEST_CASE("partitioned step: partitions run concurrently, each on its own slice"
                     })
                     .writer(partition_writer(outs))
                     .commit_interval(10);
-  auto j = job_builder("partitioned").step(partition_step("load").partitioner(ranges(400)).worker(worker).grid_size(4)).build();
+  auto j = job_builder("partitioned")
+               .step(partition_step("load").partitioner(ranges(400)).worker(worker).grid_size(4))
+               .build();
   auto r = f.run(j);
   CHECK(r.status == batch_status::completed);
   for (int i = 0; i < 4; ++i) CHECK(outs->out[static_cast<std::size_t>(i)] == iota(i * 100, (i + 1) * 100));
   CHECK(max_running.load() >= 2);
-  CHECK(f.started_steps(r.execution_id) ==
-        std::set<std::string>{"load", "load:partition0", "load:partition1", "load:partition2", "load:partition3"});
+  CHECK(f.started_steps(r.execution_id) == std::set<std::string>{"load", "load:partition0", "load:partition1",
+                                                                 "load:partition2", "load:partition3"});
   auto manager = f.step(r.execution_id, "load");
   CHECK(manager.counts.read == 0);  // counted once, on the partitions
   CHECK(f.step(r.execution_id, "load:partition2").counts.read == 100);
@@ -200,8 +200,9 @@ TEST_CASE("partitioned step: bad settings fail the step with a clear error", "[f
   CHECK(r.exit.description.find("grid size 0 must be from 1 to 1024") != std::string::npos);
 }
 
-TEST_CASE("split: flows run in parallel; the split fails if one fails; a restart reruns only unfinished steps",
-          "[framework][split][restart]") {
+TEST_CASE(
+    "split: flows run in parallel; the split fails if one fails; a restart reruns only unfinished steps",
+    "[framework][split][restart]") {
   fixture f;
   std::mutex mu;
   std::vector<std::string> calls;
@@ -249,7 +250,9 @@ TEST_CASE("split: flows run in parallel; the split fails if one fails; a restart
 }
 
 TEST_CASE("split: step names must be unique across flows", "[framework][split]") {
-  auto t = [](std::string n) { return tasklet_step(n, [](step_context&) { return repeat_status::finished; }); };
+  auto t = [](std::string n) {
+    return tasklet_step(n, [](step_context&) { return repeat_status::finished; });
+  };
   auto a = job_builder("a").step(t("x")).build();
   auto b = job_builder("b").step(t("x")).build();
   CHECK_THROWS_WITH(split_step("s", {a, b}), Catch::Contains("two steps or deciders are named 'x'"));
@@ -294,7 +297,8 @@ TEST_CASE("parallel chunk processing: output in input order, counts as sequentia
   CHECK(s.counts.commit == 21);  // 20 chunks + the final empty one
 }
 
-TEST_CASE("parallel chunk processing: skips in input order; a failure restarts exactly", "[framework][parallel][restart]") {
+TEST_CASE("parallel chunk processing: skips in input order; a failure restarts exactly",
+          "[framework][parallel][restart]") {
   fixture f;
   auto src = std::make_shared<number_source>();
   src->n = 500;

@@ -262,8 +262,14 @@ class chunk_step<I, O>::worker final : public step_worker {
     writer_ = def_.writer_();
     if (def_.processor_ && def_.threads_) {
       const auto n = def_.threads_(context().parameters());
-      if (n > 1024) throw std::invalid_argument("chunk step '" + def_.name() + "': threads(" + std::to_string(n) + ") is more than 1024");
-      if (n > 1) parallel_ = std::make_unique<detail::parallel_process<I, O>>(def_.processor_, static_cast<std::size_t>(n));
+      if (n > 1024) {
+        throw std::invalid_argument("chunk step '" + def_.name() + "': threads(" + std::to_string(n) +
+                                    ") is more than 1024");
+      }
+      if (n > 1) {
+        const auto threads = static_cast<std::size_t>(n);
+        parallel_ = std::make_unique<detail::parallel_process<I, O>>(def_.processor_, threads);
+      }
     }
     reader_->open(context());
     reader_open_ = true;

@@ -340,3 +340,43 @@ TEST_CASE("parallel chunk processing: skips in input order; a failure restarts e
   CHECK(s.counts.process_skip == 1);
   CHECK(s.counts.write == 179);
 }
+
+TEST_CASE("split: a stop reaches every flow; the split and the job end STOPPED; a restart finishes",
+          "[framework][split][stop]") {
+  fixture f;
+  std::atomic<int> ticks{0};
+  // A tasklet of 20 ticks of 10 ms, checkpointed per tick, that a stop ends between ticks.
+  auto ticking = [&](std::string name) {
+    return tasklet_step(name, [&](step_context& ctx) {
+      auto& c = ctx.context();
+      const auto done = c.contains("ticks") ? c["ticks"].as_int64() : 0;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      ++ticks;
+      c["ticks"] = done + 1;
+      return done + 1 >= 20 ? repeat_status::finished : repeat_status::continuable;
+    });
+  };
+  auto j = job_builder("stoppable")
+               .step(split_step("both", {job_builder("fa").step(ticking("ta")).build(),
+                                         job_builder("fb").step(ticking("tb")).build()}))
+               .build();
+  std::atomic<bool> stop{false};
+  std::thread stopper([&] {
+    while (ticks < 6) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    stop = true;
+  });
+  auto first = run_job(j, f.params, *f.log, &stop);
+  stopper.join();
+  REQUIRE(first);
+  CHECK(first->status == batch_status::stopped);
+  CHECK(f.step(first->execution_id, "both").status == batch_status::stopped);
+  CHECK(f.step(first->execution_id, "ta").status == batch_status::stopped);
+  CHECK(f.step(first->execution_id, "tb").status == batch_status::stopped);
+  CHECK(ticks < 40);
+
+  const int before = ticks;
+  auto second = f.run(j);
+  CHECK(second.status == batch_status::completed);
+  CHECK(ticks == 40);  // each flow resumed from its last checkpoint: 20 ticks each in all
+  CHECK(ticks > before);
+}

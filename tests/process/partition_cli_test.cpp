@@ -174,3 +174,36 @@ TEST_CASE("csv-dir - one partition per file - same output as csv-to-jsonl per fi
   CHECK(none.exit_code != 0);
   CHECK_THAT(none.out + none.err, Catch::Contains("no file in 'in' matches '*.tsv'"));
 }
+
+TEST_CASE("csv-dir - kill -9 mid-way - rerun - every file byte-identical", "[process][partition][restart]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  fs::create_directories(dir / "out");
+  std::int64_t total = 0;
+  for (std::string name : {"a", "b", "c"}) {
+    REQUIRE(run_kiln(dir, {"run", "generate-csv", "output=in/" + name + ".csv", "rows=150000", "bad_every=0",
+                           "--data-dir", "g" + name})
+                .exit_code == 0);
+    REQUIRE(run_kiln(dir, {"run", "csv-to-jsonl", "input=in/" + name + ".csv", "output=" + name + ".ref",
+                           "--data-dir", "ref"})
+                .exit_code == 0);
+    total += size_of(dir / (name + ".ref"));
+  }
+  const std::vector<std::string> args{"run", "csv-dir", "input_dir=in", "output_dir=out", "grid_size=2"};
+  {
+    child_process p(kiln_bin, args, dir.path());
+    auto written = [&] {
+      return size_of(dir / "out" / "a.jsonl") + size_of(dir / "out" / "b.jsonl") +
+             size_of(dir / "out" / "c.jsonl");
+    };
+    REQUIRE(wait_until([&] { return written() >= total * 4 / 10 || !p.running(); }, 120));
+    p.kill(SIGKILL);
+    REQUIRE(p.wait().signal == SIGKILL);
+  }
+  auto again = run_kiln(dir, args);
+  INFO(again.out << again.err);
+  REQUIRE(again.exit_code == 0);
+  for (std::string name : {"a", "b", "c"}) {
+    CHECK(read_file(dir / "out" / (name + ".jsonl")) == read_file(dir / (name + ".ref")));
+  }
+}

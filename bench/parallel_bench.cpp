@@ -5,7 +5,10 @@
 //   2. a chunk step with a CPU-heavy processor, threads(2) against threads(1).
 // Each measurement is repeated --runs times and the median wall time reported with the ratio.
 //
-//   parallel_bench [--rows 2000000] [--items 200000] [--work 2000] [--runs 3] [--dir /tmp/kiln-pbench]
+//   parallel_bench [--rows 2000000] [--items 200000] [--work 2000] [--interval 1000] [--runs 3]
+//                  [--dir /tmp/kiln-pbench]
+// --interval is the commit interval of the CPU-heavy step: each chunk ends with a barrier (the
+// step waits for its slowest item), so on a loaded machine, larger chunks lose less to it.
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -89,7 +92,7 @@ class counter_reader final : public item_reader<std::int64_t> {
 };
 
 // items=N threads=T: N numbers through burn(x, work), the results summed by the writer.
-job cpu_job(std::int64_t work) {
+job cpu_job(std::int64_t work, std::int64_t interval) {
   return job_builder("cpu-heavy")
       .parameter(param("items", param_type::int64).required())
       .parameter(param("threads", param_type::int64).required())
@@ -102,7 +105,7 @@ job cpu_job(std::int64_t work) {
                   for (auto v : items) sum += v;
                   if (sum == 42) std::puts("");  // keeps the work observable
                 })
-                .commit_interval(1000)
+                .commit_interval(interval)
                 .threads_from([](const job_parameters& p) { return p.get_int64("threads"); }))
       .build();
 }
@@ -120,7 +123,7 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::int64_t rows = 2'000'000, items = 200'000, work = 2000;
+  std::int64_t rows = 2'000'000, items = 200'000, work = 2000, interval = 1000;
   int runs = 3;
   fs::path dir = fs::temp_directory_path() / "kiln-pbench";
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -131,12 +134,16 @@ int main(int argc, char** argv) {
       items = std::stoll(argv[i + 1]);
     else if (a == "--work")
       work = std::stoll(argv[i + 1]);
+    else if (a == "--interval")
+      interval = std::stoll(argv[i + 1]);
     else if (a == "--runs")
       runs = std::stoi(argv[i + 1]);
     else if (a == "--dir")
       dir = argv[i + 1];
     else {
-      std::fprintf(stderr, "usage: %s [--rows N] [--items N] [--work N] [--runs N] [--dir DIR]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--rows N] [--items N] [--work N] [--interval N] [--runs N] [--dir DIR]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -167,7 +174,7 @@ int main(int argc, char** argv) {
                   static_cast<long long>(rows), parts, s, last_cpu);
     }
   }
-  auto cpu = cpu_job(work);
+  auto cpu = cpu_job(work, interval);
   std::vector<double> t1, t2;
   for (int r = 0; r < runs; ++r) {
     for (int threads : {1, 2}) {

@@ -119,7 +119,10 @@ class partition_manager final : public step_worker {
       result.exit = exit_status::stopped("not started: a stop was requested");
       return;
     }
-    auto r = log_.propose(start_step_cmd{context().job_execution_id(), name, false, 0, now_ms()});
+    // The worker step's restart settings apply to each partition (as Spring Batch's splitter does).
+    auto r =
+        log_.propose(start_step_cmd{context().job_execution_id(), name, worker_def_.allow_start_if_complete(),
+                                    worker_def_.start_limit(), now_ms()});
     if (!r) {
       result.status = batch_status::failed;
       result.exit = exit_status::failed(r.error().message());

@@ -380,3 +380,25 @@ TEST_CASE("split: a stop reaches every flow; the split and the job end STOPPED; 
   CHECK(ticks == 40);  // each flow resumed from its last checkpoint: 20 ticks each in all
   CHECK(ticks > before);
 }
+
+TEST_CASE("partitioned step: the worker's start_limit applies to each partition",
+          "[framework][partition][restart]") {
+  fixture f;
+  auto outs = std::make_shared<partition_outputs>();
+  auto worker = chunk_step<int>("numbers")
+                    .reader(range_reader())
+                    .processor([](int i) -> std::optional<int> {
+                      if (i == 5) throw std::runtime_error("item 5 is always broken");
+                      return i;
+                    })
+                    .writer(partition_writer(outs))
+                    .start_limit(1);
+  auto j = job_builder("partitioned")
+               .step(partition_step("load").partitioner(ranges(20)).worker(std::move(worker)).grid_size(2))
+               .build();
+  CHECK(f.run(j).status == batch_status::failed);
+  auto second = f.run(j);
+  CHECK(second.status == batch_status::failed);
+  CHECK(second.exit.description.find("start limit is 1") != std::string::npos);
+  CHECK(f.started_steps(second.execution_id) == std::set<std::string>{"load"});
+}

@@ -15,7 +15,8 @@
 //
 // Restart: the partition plan is stored in the manager step's execution context before any
 // partition starts, so a restart uses the same split even if the input changed; partitions
-// that COMPLETED are skipped (the start_step rules), the others resume from their last commit.
+// that COMPLETED are skipped (the start_step rules, with the worker step's
+// allow_start_if_complete and start_limit), the others resume from their last commit.
 
 #include <functional>
 #include <kiln/step.hpp>

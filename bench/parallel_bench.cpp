@@ -10,21 +10,22 @@
 // --interval is the commit interval of the CPU-heavy step: each chunk ends with a barrier (the
 // step waits for its slowest item), so on a loaded machine, larger chunks lose less to it.
 
+#include "example_jobs.hpp"
+
+#include <kiln/command_log.hpp>
+#include <kiln/job_run.hpp>
+#include <kiln/state_store.hpp>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <kiln/command_log.hpp>
-#include <kiln/job_run.hpp>
-#include <kiln/state_store.hpp>
 #include <string>
+#include <sys/resource.h>
 #include <vector>
-
-#include "example_jobs.hpp"
 
 namespace fs = std::filesystem;
 using namespace kiln;

@@ -1,10 +1,10 @@
+#include "example_jobs.hpp"
+#include "sales.hpp"
+
 #include <kiln/jobs/file_partitioners.hpp>
 #include <kiln/jobs/flat_file.hpp>
 #include <kiln/jobs/jsonl.hpp>
 #include <kiln/partition.hpp>
-
-#include "example_jobs.hpp"
-#include "sales.hpp"
 
 namespace kiln::examples {
 

@@ -1,12 +1,13 @@
+#include "concurrent_runs.hpp"
+
+#include <kiln/partition.hpp>
+
+#include <boost/json.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <boost/json.hpp>
-#include <kiln/partition.hpp>
 #include <mutex>
 #include <stdexcept>
-
-#include "concurrent_runs.hpp"
 
 namespace kiln {
 

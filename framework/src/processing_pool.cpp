@@ -1,5 +1,6 @@
-#include <algorithm>
 #include <kiln/processing_pool.hpp>
+
+#include <algorithm>
 
 namespace kiln {
 

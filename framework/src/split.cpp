@@ -1,12 +1,13 @@
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include "concurrent_runs.hpp"
 
 #include <kiln/job_run.hpp>
 #include <kiln/split.hpp>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <set>
 #include <stdexcept>
-
-#include "concurrent_runs.hpp"
 
 namespace kiln {
 

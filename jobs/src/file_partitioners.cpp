@@ -1,15 +1,15 @@
-#include <fcntl.h>
-#include <fnmatch.h>
-#include <unistd.h>
+#include <kiln/exceptions.hpp>
+#include <kiln/jobs/file_io.hpp>
+#include <kiln/jobs/file_partitioners.hpp>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
-#include <kiln/exceptions.hpp>
-#include <kiln/jobs/file_io.hpp>
-#include <kiln/jobs/file_partitioners.hpp>
+#include <fnmatch.h>
 #include <memory>
+#include <unistd.h>
 
 namespace kiln {
 

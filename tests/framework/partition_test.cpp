@@ -1,23 +1,25 @@
 // Local partitioning, splits and parallel chunk processing over a real RocksDB folder: results,
 // order, and restarts that rerun only what did not complete.
 
-#include <array>
-#include <atomic>
-#include <catch2/catch.hpp>
-#include <chrono>
+#include "support/temp_dir.hpp"
+#include "support/test_items.hpp"
+
 #include <kiln/command_log.hpp>
 #include <kiln/job.hpp>
 #include <kiln/job_run.hpp>
 #include <kiln/partition.hpp>
 #include <kiln/split.hpp>
 #include <kiln/state_store.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <atomic>
+#include <chrono>
 #include <mutex>
 #include <numeric>
 #include <set>
 #include <thread>
-
-#include "support/temp_dir.hpp"
-#include "support/test_items.hpp"
 
 using namespace kiln;
 using namespace kiln::test;

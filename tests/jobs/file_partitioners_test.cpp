@@ -1,13 +1,15 @@
 // The ready-made file partitioners, and a flat_file_reader reading one line range.
 
-#include <catch2/catch.hpp>
+#include "support/temp_dir.hpp"
+
 #include <kiln/exceptions.hpp>
 #include <kiln/jobs/file_partitioners.hpp>
 #include <kiln/jobs/flat_file.hpp>
+
+#include <catch2/catch.hpp>
+
 #include <string>
 #include <vector>
-
-#include "support/temp_dir.hpp"
 
 using namespace kiln;
 using kiln::test::temp_dir;

@@ -1,13 +1,14 @@
 // csv-to-jsonl with threads=N and partitions=N, as a user runs it: the output is byte-identical
 // to the plain run's, also after kill -9 and a rerun; csv-dir converts a directory per file.
 
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+
 #include <catch2/catch.hpp>
+
 #include <csignal>
 #include <filesystem>
 #include <fstream>
-
-#include "support/process.hpp"
-#include "support/temp_dir.hpp"
 
 using namespace kiln::test;
 namespace fs = std::filesystem;

@@ -6,10 +6,11 @@
 // reader and writer stay single-threaded, the output order is the input order, and a chunk's
 // commit covers the same items as without threads: restart is as exact as ever.
 
+#include <kiln/processing_pool.hpp>
+
 #include <cstddef>
 #include <exception>
 #include <functional>
-#include <kiln/processing_pool.hpp>
 #include <optional>
 #include <utility>
 #include <vector>

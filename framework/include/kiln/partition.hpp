@@ -18,8 +18,9 @@
 // that COMPLETED are skipped (the start_step rules, with the worker step's
 // allow_start_if_complete and start_limit), the others resume from their last commit.
 
-#include <functional>
 #include <kiln/step.hpp>
+
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>

@@ -16,6 +16,7 @@
 //       .build();
 
 #include <kiln/job.hpp>
+
 #include <memory>
 #include <string>
 #include <vector>

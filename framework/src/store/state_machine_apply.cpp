@@ -2,6 +2,7 @@
 // reads only the committed state and the command (times and parameters come inside it); the ids it
 // allocates follow from the counters it keeps in the same batches.
 
+#include "schedule_apply.hpp"
 #include "store_impl.hpp"
 
 #include <boost/json.hpp>
@@ -151,6 +152,7 @@ expected<apply_result> apply_create(impl& s, transaction& tx, const create_execu
   e.create_time = e.last_updated = c.time;
   e.queue = c.queue;
   e.priority = c.priority;
+  e.run_key = c.run_key;
   if (c.queue.empty()) {
     e.node = c.node.empty() ? std::string("local") : c.node;
     e.claim_time = c.time;
@@ -471,6 +473,20 @@ expected<apply_result> state_store::apply(const command& cmd, bool sync) {
                           [&](const cancel_cmd& c) { return apply_cancel(*impl_, tx, c); },
                           [&](const kill_cmd& c) { return apply_kill(*impl_, tx, c); },
                           [&](const purge_cmd& c) { return apply_purge(*impl_, tx, c); },
+                          [&](const create_schedule_cmd& c) { return schedule_apply::create(*impl_, tx, c); },
+                          [&](const update_schedule_cmd& c) { return schedule_apply::update(*impl_, tx, c); },
+                          [&](const delete_schedule_cmd& c) { return schedule_apply::remove(*impl_, tx, c); },
+                          [&](const pause_schedule_cmd& c) { return schedule_apply::pause(*impl_, tx, c); },
+                          [&](const resume_schedule_cmd& c) { return schedule_apply::resume(*impl_, tx, c); },
+                          [&](const fire_cmd& c) {
+                            // cancel_running ends the previous run: a queued one is cancelled, a running one killed.
+                            auto stop = [&](std::int64_t id, const std::string& reason) {
+                              return apply_cancel(*impl_, tx, cancel_cmd{id, c.time}).has_value() ||
+                                     apply_kill(*impl_, tx, kill_cmd{id, reason, c.time}).has_value();
+                            };
+                            auto create = [&](const create_execution_cmd& e) { return apply_create(*impl_, tx, e); };
+                            return schedule_apply::fire(*impl_, tx, c, create, stop);
+                          },
                       },
                       cmd);
   // A refused command still counts as applied (a replicated log applies every entry), but writes

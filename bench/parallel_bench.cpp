@@ -5,7 +5,10 @@
 //   2. a chunk step with a CPU-heavy processor, threads(2) against threads(1).
 // Each measurement is repeated --runs times and the median wall time reported with the ratio.
 //
-//   parallel_bench [--rows 2000000] [--items 200000] [--work 2000] [--runs 3] [--dir /tmp/kiln-pbench]
+//   parallel_bench [--rows 2000000] [--items 200000] [--work 2000] [--interval 1000] [--runs 3]
+//                  [--dir /tmp/kiln-pbench]
+// --interval is the commit interval of the CPU-heavy step: each chunk ends with a barrier (the
+// step waits for its slowest item), so on a loaded machine, larger chunks lose less to it.
 
 #include "example_jobs.hpp"
 
@@ -34,7 +37,9 @@ namespace {
 double cpu_seconds() {
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);
-  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  auto s = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
   return s(ru.ru_utime) + s(ru.ru_stime);
 }
 
@@ -88,7 +93,7 @@ class counter_reader final : public item_reader<std::int64_t> {
 };
 
 // items=N threads=T: N numbers through burn(x, work), the results summed by the writer.
-job cpu_job(std::int64_t work) {
+job cpu_job(std::int64_t work, std::int64_t interval) {
   return job_builder("cpu-heavy")
       .parameter(param("items", param_type::int64).required())
       .parameter(param("threads", param_type::int64).required())
@@ -101,7 +106,7 @@ job cpu_job(std::int64_t work) {
                   for (auto v : items) sum += v;
                   if (sum == 42) std::puts("");  // keeps the work observable
                 })
-                .commit_interval(1000)
+                .commit_interval(interval)
                 .threads_from([](const job_parameters& p) { return p.get_int64("threads"); }))
       .build();
 }
@@ -119,18 +124,27 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::int64_t rows = 2'000'000, items = 200'000, work = 2000;
+  std::int64_t rows = 2'000'000, items = 200'000, work = 2000, interval = 1000;
   int runs = 3;
   fs::path dir = fs::temp_directory_path() / "kiln-pbench";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
-    if (a == "--rows") rows = std::stoll(argv[i + 1]);
-    else if (a == "--items") items = std::stoll(argv[i + 1]);
-    else if (a == "--work") work = std::stoll(argv[i + 1]);
-    else if (a == "--runs") runs = std::stoi(argv[i + 1]);
-    else if (a == "--dir") dir = argv[i + 1];
+    if (a == "--rows")
+      rows = std::stoll(argv[i + 1]);
+    else if (a == "--items")
+      items = std::stoll(argv[i + 1]);
+    else if (a == "--work")
+      work = std::stoll(argv[i + 1]);
+    else if (a == "--interval")
+      interval = std::stoll(argv[i + 1]);
+    else if (a == "--runs")
+      runs = std::stoi(argv[i + 1]);
+    else if (a == "--dir")
+      dir = argv[i + 1];
     else {
-      std::fprintf(stderr, "usage: %s [--rows N] [--items N] [--work N] [--runs N] [--dir DIR]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--rows N] [--items N] [--work N] [--interval N] [--runs N] [--dir DIR]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -152,19 +166,21 @@ int main(int argc, char** argv) {
   for (int r = 0; r < runs; ++r) {
     for (int parts : {1, 2}) {
       const auto out = dir / fmt::format("out{}.jsonl", parts);
-      const double s = timed_run(csv, {"input=" + (dir / "in.csv").string(), "output=" + out.string(),
-                                       "skip_limit=1000000", fmt::format("partitions={}", parts)},
+      const double s = timed_run(csv,
+                                 {"input=" + (dir / "in.csv").string(), "output=" + out.string(),
+                                  "skip_limit=1000000", fmt::format("partitions={}", parts)},
                                  dir / "data");
       (parts == 1 ? p1 : p2).push_back(s);
-      std::printf("csv-to-jsonl %lld rows, partitions=%d: %.2f s wall, %.2f s CPU\n", static_cast<long long>(rows),
-                  parts, s, last_cpu);
+      std::printf("csv-to-jsonl %lld rows, partitions=%d: %.2f s wall, %.2f s CPU\n",
+                  static_cast<long long>(rows), parts, s, last_cpu);
     }
   }
-  auto cpu = cpu_job(work);
+  auto cpu = cpu_job(work, interval);
   std::vector<double> t1, t2;
   for (int r = 0; r < runs; ++r) {
     for (int threads : {1, 2}) {
-      const double s = timed_run(cpu, {fmt::format("items={}", items), fmt::format("threads={}", threads)}, dir / "data");
+      const double s =
+          timed_run(cpu, {fmt::format("items={}", items), fmt::format("threads={}", threads)}, dir / "data");
       (threads == 1 ? t1 : t2).push_back(s);
       std::printf("cpu-heavy %lld items x %lld rounds, threads=%d: %.2f s wall, %.2f s CPU\n",
                   static_cast<long long>(items), static_cast<long long>(work), threads, s, last_cpu);
@@ -172,7 +188,7 @@ int main(int argc, char** argv) {
   }
   std::printf("median csv-to-jsonl: partitions=1 %.2f s, partitions=2 %.2f s, speed-up %.2fx\n", median(p1),
               median(p2), median(p1) / median(p2));
-  std::printf("median cpu-heavy: threads=1 %.2f s, threads=2 %.2f s, speed-up %.2fx\n", median(t1), median(t2),
-              median(t1) / median(t2));
+  std::printf("median cpu-heavy: threads=1 %.2f s, threads=2 %.2f s, speed-up %.2fx\n", median(t1),
+              median(t2), median(t1) / median(t2));
   return 0;
 }

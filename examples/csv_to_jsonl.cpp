@@ -64,6 +64,12 @@ chunk_step<sale_row> convert_sales_step() {
                        .skip_limit([](const job_parameters& p) { return p.get_int64("skip_limit"); }));
 }
 
+// A check for parameters that start threads: at most 64.
+std::optional<std::string> at_most_64(const job_parameter& p) {
+  if (std::get<std::int64_t>(p.value) > 64) return "must be at most 64";
+  return std::nullopt;
+}
+
 // The number of threads that process each chunk, from the `threads` parameter.
 std::int64_t threads_parameter(const job_parameters& p) { return p.get_int64("threads"); }
 
@@ -106,7 +112,9 @@ repeat_status merge_parts(step_context& ctx) {
   if (!state.contains("merged")) {
     detail::file_descriptor out(::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!out.valid()) throw io_error("cannot write '" + output + "': " + std::strerror(errno));
-    for (std::int64_t i = 0; i < parts; ++i) append_file(output + ".part" + std::to_string(i), out.get(), output);
+    for (std::int64_t i = 0; i < parts; ++i) {
+      append_file(output + ".part" + std::to_string(i), out.get(), output);
+    }
     if (!out.reset()) throw io_error("cannot write '" + output + "': " + std::strerror(errno));
     state["merged"] = true;
     return repeat_status::continuable;
@@ -136,17 +144,27 @@ job csv_to_jsonl() {
   job_builder b("csv-to-jsonl");
   b.describe("CSV (id,name,amount) to JSON Lines; rows with a non-numeric amount are skipped");
   sales_parameters(b)
-      .parameter(param("threads", param_type::int64).default_value(std::int64_t{1}).positive().non_identifying()
+      .parameter(param("threads", param_type::int64)
+                     .default_value(std::int64_t{1})
+                     .positive()
+                     .check(at_most_64)
+                     .non_identifying()
                      .describe("threads that process each chunk (the output does not change)"))
-      .parameter(param("partitions", param_type::int64).default_value(std::int64_t{1}).positive()
-                     .describe("line ranges of the input converted in parallel and merged (the output does not change)"));
+      .parameter(param("partitions", param_type::int64)
+                     .default_value(std::int64_t{1})
+                     .positive()
+                     .check(at_most_64)
+                     .describe("line ranges of the input converted in parallel, then merged (the output does "
+                               "not change)"));
   // [docs:threads]
   auto plain = convert_sales_step();
   plain.threads_from(threads_parameter);
   // [docs:threads]
   return b
       .decider("mode",
-               [](const flow_state& s) { return s.parameters.get_int64("partitions") > 1 ? "PARTITIONED" : "PLAIN"; })
+               [](const flow_state& s) {
+                 return s.parameters.get_int64("partitions") > 1 ? "PARTITIONED" : "PLAIN";
+               })
       .on("PARTITIONED").to("convert-partitioned")
       .on("*").to("convert")
       .step(std::move(plain))

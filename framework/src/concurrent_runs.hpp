@@ -2,10 +2,9 @@
 // Private helpers shared by the steps that run other steps concurrently (partition_step,
 // split_step): a bounded set of threads, and the loop that runs one step worker to its end.
 
-#include <kiln/step_worker.hpp>
-
 #include <cstddef>
 #include <functional>
+#include <kiln/step_worker.hpp>
 #include <utility>
 
 namespace kiln::detail {

@@ -184,7 +184,9 @@ run_result job_run::finish() {
 }
 
 run_result job_run::flow_result() const {
-  if (!outcome_) return {execution_id_, batch_status::failed, exit_status::failed("the flow ended before its steps")};
+  if (!outcome_) {
+    return {execution_id_, batch_status::failed, exit_status::failed("the flow ended before its steps")};
+  }
   return {execution_id_, outcome_->first, outcome_->second};
 }
 

@@ -29,8 +29,8 @@ struct partition_result {
 
 class partition_manager final : public step_worker {
  public:
-  partition_manager(const step& worker_def, const partitioner& split, std::int64_t grid_size, step_context ctx,
-                    command_log& log, std::shared_ptr<run_progress> progress)
+  partition_manager(const step& worker_def, const partitioner& split, std::int64_t grid_size,
+                    step_context ctx, command_log& log, std::shared_ptr<run_progress> progress)
       : step_worker(std::move(ctx), log, std::move(progress)),
         worker_def_(worker_def),
         split_(split),
@@ -39,8 +39,8 @@ class partition_manager final : public step_worker {
 
  protected:
   void do_open() override {
-    if (grid_size_ < 1) {
-      throw std::invalid_argument(fmt::format("partitioned step '{}': grid size {} must be at least 1",
+    if (grid_size_ < 1 || grid_size_ > 1024) {
+      throw std::invalid_argument(fmt::format("partitioned step '{}': grid size {} must be from 1 to 1024",
                                               context().step_name(), grid_size_));
     }
   }
@@ -120,7 +120,10 @@ class partition_manager final : public step_worker {
       result.exit = exit_status::stopped("not started: a stop was requested");
       return;
     }
-    auto r = log_.propose(start_step_cmd{context().job_execution_id(), name, false, 0, now_ms()});
+    // The worker step's restart settings apply to each partition (as Spring Batch's splitter does).
+    auto r =
+        log_.propose(start_step_cmd{context().job_execution_id(), name, worker_def_.allow_start_if_complete(),
+                                    worker_def_.start_limit(), now_ms()});
     if (!r) {
       result.status = batch_status::failed;
       result.exit = exit_status::failed(r.error().message());
@@ -130,15 +133,15 @@ class partition_manager final : public step_worker {
       spdlog::info("skipping partition '{}': {}", name, r->skip_reason);
       return;
     }
-    step_context ctx(context().job_name(), name, context().job_execution_id(), r->step_execution_id, params_[i],
-                     std::move(r->context), stop_);
+    step_context ctx(context().job_name(), name, context().job_execution_id(), r->step_execution_id,
+                     params_[i], std::move(r->context), stop_);
     if (ctx.is_restart()) spdlog::info("partition '{}' resumes from its last checkpoint", name);
     std::unique_ptr<step_worker> worker;
     try {
       worker = worker_def_.make_worker(std::move(ctx), log_, progress_[i]);
     } catch (const std::exception& e) {
-      (void)log_.propose(
-          end_step_cmd{r->step_execution_id, batch_status::failed, exit_status::failed(e.what()), {}, {}, now_ms()});
+      (void)log_.propose(end_step_cmd{
+          r->step_execution_id, batch_status::failed, exit_status::failed(e.what()), {}, {}, now_ms()});
       result.status = batch_status::failed;
       result.exit = exit_status::failed(e.what());
       return;
@@ -183,7 +186,8 @@ std::unique_ptr<step_worker> partition_step::make_worker(step_context ctx, comma
   if (!partitioner_) throw std::logic_error("partitioned step '" + name() + "' has no partitioner");
   if (!worker_) throw std::logic_error("partitioned step '" + name() + "' has no worker step");
   const auto grid = grid_size_(ctx.parameters());
-  return std::make_unique<partition_manager>(*worker_, partitioner_, grid, std::move(ctx), log, std::move(progress));
+  return std::make_unique<partition_manager>(*worker_, partitioner_, grid, std::move(ctx), log,
+                                             std::move(progress));
 }
 
 }  // namespace kiln

@@ -87,9 +87,10 @@ split_step::split_step(std::string name, std::vector<job> flows) : step_settings
   for (auto& f : flows) {
     for (const auto& n : f.nodes()) {
       if (!names.insert(n).second) {
-        throw std::invalid_argument(fmt::format("split '{}': two steps or deciders are named '{}' (flow '{}'); "
-                                                "step names must be unique across the job",
-                                                name_, n, f.name()));
+        throw std::invalid_argument(
+            fmt::format("split '{}': two steps or deciders are named '{}' (flow '{}'); "
+                        "step names must be unique across the job",
+                        name_, n, f.name()));
       }
     }
     flows_.push_back(std::make_shared<const job>(std::move(f)));

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <fcntl.h>
+#include <filesystem>
 #include <fnmatch.h>
 #include <memory>
 #include <unistd.h>
@@ -28,7 +28,8 @@ partitioner file_partitioner(std::string directory, std::string glob) {
       if (::fnmatch(pattern.c_str(), entry.path().filename().c_str(), 0) == 0) files.push_back(entry.path());
     }
     if (files.empty()) {
-      throw io_error("no file in '" + dir + "' matches '" + pattern + "'; check the directory and the pattern");
+      throw io_error("no file in '" + dir + "' matches '" + pattern +
+                     "'; check the directory and the pattern");
     }
     std::sort(files.begin(), files.end());
     std::vector<partition_values> out;

@@ -114,7 +114,8 @@ void csv_input::open(step_context& ctx) {
   std::optional<read_position> range_begin;
   if (options_.partition_range && ctx.parameters().contains("partition.begin")) {
     const auto& p = ctx.parameters();
-    range_begin = read_position{static_cast<std::uint64_t>(p.get_int64("partition.begin")), p.get_int64("partition.line")};
+    range_begin = read_position{static_cast<std::uint64_t>(p.get_int64("partition.begin")),
+                                p.get_int64("partition.line")};
     range_end_ = static_cast<std::uint64_t>(p.get_int64("partition.end"));
   }
   open_at_saved_position(*lines_, path_, keys_, ctx.context(), [&] {
@@ -122,7 +123,9 @@ void csv_input::open(step_context& ctx) {
       columns_.clear();
       for (auto f : record_.fields_) columns_.emplace_back(trim(f));
     }
-    if (range_begin && range_begin->offset > lines_->offset()) lines_->seek(range_begin->offset, range_begin->line);
+    if (range_begin && range_begin->offset > lines_->offset()) {
+      lines_->seek(range_begin->offset, range_begin->line);
+    }
   });
 }
 

@@ -137,13 +137,15 @@ TEST_CASE("partitioned step: partitions run concurrently, each on its own slice"
                     })
                     .writer(partition_writer(outs))
                     .commit_interval(10);
-  auto j = job_builder("partitioned").step(partition_step("load").partitioner(ranges(400)).worker(worker).grid_size(4)).build();
+  auto j = job_builder("partitioned")
+               .step(partition_step("load").partitioner(ranges(400)).worker(worker).grid_size(4))
+               .build();
   auto r = f.run(j);
   CHECK(r.status == batch_status::completed);
   for (int i = 0; i < 4; ++i) CHECK(outs->out[static_cast<std::size_t>(i)] == iota(i * 100, (i + 1) * 100));
   CHECK(max_running.load() >= 2);
-  CHECK(f.started_steps(r.execution_id) ==
-        std::set<std::string>{"load", "load:partition0", "load:partition1", "load:partition2", "load:partition3"});
+  CHECK(f.started_steps(r.execution_id) == std::set<std::string>{"load", "load:partition0", "load:partition1",
+                                                                 "load:partition2", "load:partition3"});
   auto manager = f.step(r.execution_id, "load");
   CHECK(manager.counts.read == 0);  // counted once, on the partitions
   CHECK(f.step(r.execution_id, "load:partition2").counts.read == 100);
@@ -197,11 +199,12 @@ TEST_CASE("partitioned step: bad settings fail the step with a clear error", "[f
                .build();
   auto r = f.run(j);
   CHECK(r.status == batch_status::failed);
-  CHECK(r.exit.description.find("grid size 0 must be at least 1") != std::string::npos);
+  CHECK(r.exit.description.find("grid size 0 must be from 1 to 1024") != std::string::npos);
 }
 
-TEST_CASE("split: flows run in parallel; the split fails if one fails; a restart reruns only unfinished steps",
-          "[framework][split][restart]") {
+TEST_CASE(
+    "split: flows run in parallel; the split fails if one fails; a restart reruns only unfinished steps",
+    "[framework][split][restart]") {
   fixture f;
   std::mutex mu;
   std::vector<std::string> calls;
@@ -249,7 +252,9 @@ TEST_CASE("split: flows run in parallel; the split fails if one fails; a restart
 }
 
 TEST_CASE("split: step names must be unique across flows", "[framework][split]") {
-  auto t = [](std::string n) { return tasklet_step(n, [](step_context&) { return repeat_status::finished; }); };
+  auto t = [](std::string n) {
+    return tasklet_step(n, [](step_context&) { return repeat_status::finished; });
+  };
   auto a = job_builder("a").step(t("x")).build();
   auto b = job_builder("b").step(t("x")).build();
   CHECK_THROWS_WITH(split_step("s", {a, b}), Catch::Contains("two steps or deciders are named 'x'"));
@@ -294,7 +299,8 @@ TEST_CASE("parallel chunk processing: output in input order, counts as sequentia
   CHECK(s.counts.commit == 21);  // 20 chunks + the final empty one
 }
 
-TEST_CASE("parallel chunk processing: skips in input order; a failure restarts exactly", "[framework][parallel][restart]") {
+TEST_CASE("parallel chunk processing: skips in input order; a failure restarts exactly",
+          "[framework][parallel][restart]") {
   fixture f;
   auto src = std::make_shared<number_source>();
   src->n = 500;
@@ -335,4 +341,66 @@ TEST_CASE("parallel chunk processing: skips in input order; a failure restarts e
   auto s = f.store->step_executions(second.execution_id).front();
   CHECK(s.counts.process_skip == 1);
   CHECK(s.counts.write == 179);
+}
+
+TEST_CASE("split: a stop reaches every flow; the split and the job end STOPPED; a restart finishes",
+          "[framework][split][stop]") {
+  fixture f;
+  std::atomic<int> ticks{0};
+  // A tasklet of 20 ticks of 10 ms, checkpointed per tick, that a stop ends between ticks.
+  auto ticking = [&](std::string name) {
+    return tasklet_step(name, [&](step_context& ctx) {
+      auto& c = ctx.context();
+      const auto done = c.contains("ticks") ? c["ticks"].as_int64() : 0;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      ++ticks;
+      c["ticks"] = done + 1;
+      return done + 1 >= 20 ? repeat_status::finished : repeat_status::continuable;
+    });
+  };
+  auto j = job_builder("stoppable")
+               .step(split_step("both", {job_builder("fa").step(ticking("ta")).build(),
+                                         job_builder("fb").step(ticking("tb")).build()}))
+               .build();
+  std::atomic<bool> stop{false};
+  std::thread stopper([&] {
+    while (ticks < 6) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    stop = true;
+  });
+  auto first = run_job(j, f.params, *f.log, &stop);
+  stopper.join();
+  REQUIRE(first);
+  CHECK(first->status == batch_status::stopped);
+  CHECK(f.step(first->execution_id, "both").status == batch_status::stopped);
+  CHECK(f.step(first->execution_id, "ta").status == batch_status::stopped);
+  CHECK(f.step(first->execution_id, "tb").status == batch_status::stopped);
+  CHECK(ticks < 40);
+
+  const int before = ticks;
+  auto second = f.run(j);
+  CHECK(second.status == batch_status::completed);
+  CHECK(ticks == 40);  // each flow resumed from its last checkpoint: 20 ticks each in all
+  CHECK(ticks > before);
+}
+
+TEST_CASE("partitioned step: the worker's start_limit applies to each partition",
+          "[framework][partition][restart]") {
+  fixture f;
+  auto outs = std::make_shared<partition_outputs>();
+  auto worker = chunk_step<int>("numbers")
+                    .reader(range_reader())
+                    .processor([](int i) -> std::optional<int> {
+                      if (i == 5) throw std::runtime_error("item 5 is always broken");
+                      return i;
+                    })
+                    .writer(partition_writer(outs))
+                    .start_limit(1);
+  auto j = job_builder("partitioned")
+               .step(partition_step("load").partitioner(ranges(20)).worker(std::move(worker)).grid_size(2))
+               .build();
+  CHECK(f.run(j).status == batch_status::failed);
+  auto second = f.run(j);
+  CHECK(second.status == batch_status::failed);
+  CHECK(second.exit.description.find("start limit is 1") != std::string::npos);
+  CHECK(f.started_steps(second.execution_id) == std::set<std::string>{"load"});
 }

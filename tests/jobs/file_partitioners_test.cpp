@@ -24,7 +24,8 @@ struct numbered {
 };
 
 // The records of every partition, in partition order, each with the line it was read from.
-std::vector<numbered> read_partitions(const std::string& path, std::int64_t grid, std::vector<std::int64_t>* sizes = nullptr) {
+std::vector<numbered> read_partitions(const std::string& path, std::int64_t grid,
+                                      std::vector<std::int64_t>* sizes = nullptr) {
   job_parameters base;
   step_context plan_ctx("job", "step", 1, 1, base, {});
   auto plan = line_range_partitioner(path)(plan_ctx, grid);
@@ -37,8 +38,12 @@ std::vector<numbered> read_partitions(const std::string& path, std::int64_t grid
     previous_end = p.get_int64("partition.end");
     csv_options options;
     options.partition_range = true;
-    flat_file_reader<numbered> reader(path, [](const csv_record& r) { return numbered{std::string(r.get("id")), r.line()}; },
-                                      options);
+    flat_file_reader<numbered> reader(
+        path,
+        [](const csv_record& r) {
+          return numbered{std::string(r.get("id")), r.line()};
+        },
+        options);
     step_context ctx("job", "step", 1, 1, p, {});
     reader.open(ctx);
     std::int64_t n = 0;
@@ -69,8 +74,9 @@ TEST_CASE("line_range_partitioner: ranges at line starts cover every record once
   {
     job_parameters none;
     step_context ctx("job", "step", 1, 1, none, {});
-    flat_file_reader<numbered> whole((dir / "in.csv").string(),
-                                     [](const csv_record& r) { return numbered{std::string(r.get("id")), r.line()}; });
+    flat_file_reader<numbered> whole((dir / "in.csv").string(), [](const csv_record& r) {
+      return numbered{std::string(r.get("id")), r.line()};
+    });
     whole.open(ctx);
     for (auto& e : expected) e = *whole.read();
   }
@@ -93,7 +99,8 @@ TEST_CASE("line_range_partitioner: more partitions than lines gives empty ones; 
 
   job_parameters none;
   step_context ctx("job", "step", 1, 1, none, {});
-  CHECK_THROWS_WITH(line_range_partitioner((dir / "missing.csv").string())(ctx, 2), Catch::Contains("missing.csv"));
+  CHECK_THROWS_WITH(line_range_partitioner((dir / "missing.csv").string())(ctx, 2),
+                    Catch::Contains("missing.csv"));
 }
 
 TEST_CASE("file_partitioner: one partition per matching file, in name order", "[jobs][partition]") {

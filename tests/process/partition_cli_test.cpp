@@ -40,8 +40,8 @@ std::int64_t size_of(const fs::path& p) {
 }
 
 std::vector<std::string> convert(const std::string& output, std::vector<std::string> extra = {}) {
-  std::vector<std::string> args{"run", "csv-to-jsonl", "input=in.csv", "output=" + output, "skip_limit=100000",
-                                "commit_interval=100"};
+  std::vector<std::string> args{
+      "run", "csv-to-jsonl", "input=in.csv", "output=" + output, "skip_limit=100000", "commit_interval=100"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
@@ -50,7 +50,8 @@ std::vector<std::string> convert(const std::string& output, std::vector<std::str
 
 TEST_CASE("csv-to-jsonl - plain, threads=2 and partitions=3 write the same bytes", "[process][partition]") {
   temp_dir dir;
-  REQUIRE(run_kiln(dir, {"run", "generate-csv", "output=in.csv", "rows=50000", "bad_every=700", "--data-dir", "g"})
+  REQUIRE(run_kiln(dir,
+                   {"run", "generate-csv", "output=in.csv", "rows=50000", "bad_every=700", "--data-dir", "g"})
               .exit_code == 0);
   auto plain = run_kiln(dir, convert("plain.jsonl"));
   REQUIRE(plain.exit_code == 0);
@@ -81,7 +82,8 @@ TEST_CASE("csv-to-jsonl - plain, threads=2 and partitions=3 write the same bytes
 TEST_CASE("csv-to-jsonl partitions=3 or threads=2 - kill -9 mid-way - rerun - byte-identical",
           "[process][partition][restart]") {
   temp_dir dir;
-  REQUIRE(run_kiln(dir, {"run", "generate-csv", "output=in.csv", "rows=300000", "bad_every=1000", "--data-dir", "g"})
+  REQUIRE(run_kiln(dir, {"run", "generate-csv", "output=in.csv", "rows=300000", "bad_every=1000",
+                         "--data-dir", "g"})
               .exit_code == 0);
   REQUIRE(run_kiln(dir, convert("ref.jsonl", {"--data-dir", "ref"})).exit_code == 0);
   const auto expected = read_file(dir / "ref.jsonl");
@@ -107,7 +109,8 @@ TEST_CASE("csv-to-jsonl partitions=3 or threads=2 - kill -9 mid-way - rerun - by
     const auto args = convert("out.jsonl", {"threads=2"});
     for (double fraction : {0.2, 0.6}) {
       child_process p(kiln_bin, args, dir.path());
-      REQUIRE(wait_until([&] { return size_of(dir / "out.jsonl") >= total * fraction || !p.running(); }, 120));
+      REQUIRE(
+          wait_until([&] { return size_of(dir / "out.jsonl") >= total * fraction || !p.running(); }, 120));
       p.kill(SIGKILL);
       REQUIRE(p.wait().signal == SIGKILL);
     }
@@ -121,13 +124,18 @@ TEST_CASE("csv-to-jsonl partitions=3 or threads=2 - kill -9 mid-way - rerun - by
 TEST_CASE("csv-to-jsonl partitions=2 - SIGTERM stops every partition (exit 3) - rerun completes identically",
           "[process][partition][stop]") {
   temp_dir dir;
-  REQUIRE(run_kiln(dir, {"run", "generate-csv", "output=in.csv", "rows=300000", "bad_every=1000", "--data-dir", "g"})
+  REQUIRE(run_kiln(dir, {"run", "generate-csv", "output=in.csv", "rows=300000", "bad_every=1000",
+                         "--data-dir", "g"})
               .exit_code == 0);
   REQUIRE(run_kiln(dir, convert("ref.jsonl", {"--data-dir", "ref"})).exit_code == 0);
   const auto expected = read_file(dir / "ref.jsonl");
   const auto args = convert("out.jsonl", {"partitions=2"});
   child_process p(kiln_bin, args, dir.path());
-  REQUIRE(wait_until([&] { return parts_size(dir.path()) >= static_cast<std::int64_t>(expected.size()) / 4 || !p.running(); }, 120));
+  REQUIRE(wait_until(
+      [&] {
+        return parts_size(dir.path()) >= static_cast<std::int64_t>(expected.size()) / 4 || !p.running();
+      },
+      120));
   p.kill(SIGTERM);
   auto stopped = p.wait();
   if (stopped.exit_code == 0) {
@@ -147,16 +155,18 @@ TEST_CASE("csv-dir - one partition per file - same output as csv-to-jsonl per fi
   fs::create_directories(dir / "in");
   fs::create_directories(dir / "out");
   for (auto [name, rows] : {std::pair{"a", 3000}, {"b", 10}, {"c", 7000}}) {
-    REQUIRE(run_kiln(dir, {"run", "generate-csv", std::string("output=in/") + name + ".csv",
-                           "rows=" + std::to_string(rows), "bad_every=0", "--data-dir", std::string("g") + name})
-                .exit_code == 0);
+    REQUIRE(
+        run_kiln(dir, {"run", "generate-csv", std::string("output=in/") + name + ".csv",
+                       "rows=" + std::to_string(rows), "bad_every=0", "--data-dir", std::string("g") + name})
+            .exit_code == 0);
   }
   std::ofstream(dir / "in" / "notes.txt") << "not a csv\n";
   auto r = run_kiln(dir, {"run", "csv-dir", "input_dir=in", "output_dir=out", "grid_size=2"});
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
   for (std::string name : {"a", "b", "c"}) {
-    REQUIRE(run_kiln(dir, {"run", "csv-to-jsonl", "input=in/" + name + ".csv", "output=" + name + ".ref"}).exit_code == 0);
+    REQUIRE(run_kiln(dir, {"run", "csv-to-jsonl", "input=in/" + name + ".csv", "output=" + name + ".ref"})
+                .exit_code == 0);
     CHECK(read_file(dir / "out" / (name + ".jsonl")) == read_file(dir / (name + ".ref")));
   }
   CHECK_FALSE(fs::exists(dir / "out" / "notes.jsonl"));
@@ -164,4 +174,37 @@ TEST_CASE("csv-dir - one partition per file - same output as csv-to-jsonl per fi
   auto none = run_kiln(dir, {"run", "csv-dir", "input_dir=in", "output_dir=out", "pattern=*.tsv"});
   CHECK(none.exit_code != 0);
   CHECK_THAT(none.out + none.err, Catch::Contains("no file in 'in' matches '*.tsv'"));
+}
+
+TEST_CASE("csv-dir - kill -9 mid-way - rerun - every file byte-identical", "[process][partition][restart]") {
+  temp_dir dir;
+  fs::create_directories(dir / "in");
+  fs::create_directories(dir / "out");
+  std::int64_t total = 0;
+  for (std::string name : {"a", "b", "c"}) {
+    REQUIRE(run_kiln(dir, {"run", "generate-csv", "output=in/" + name + ".csv", "rows=150000", "bad_every=0",
+                           "--data-dir", "g" + name})
+                .exit_code == 0);
+    REQUIRE(run_kiln(dir, {"run", "csv-to-jsonl", "input=in/" + name + ".csv", "output=" + name + ".ref",
+                           "--data-dir", "ref"})
+                .exit_code == 0);
+    total += size_of(dir / (name + ".ref"));
+  }
+  const std::vector<std::string> args{"run", "csv-dir", "input_dir=in", "output_dir=out", "grid_size=2"};
+  {
+    child_process p(kiln_bin, args, dir.path());
+    auto written = [&] {
+      return size_of(dir / "out" / "a.jsonl") + size_of(dir / "out" / "b.jsonl") +
+             size_of(dir / "out" / "c.jsonl");
+    };
+    REQUIRE(wait_until([&] { return written() >= total * 4 / 10 || !p.running(); }, 120));
+    p.kill(SIGKILL);
+    REQUIRE(p.wait().signal == SIGKILL);
+  }
+  auto again = run_kiln(dir, args);
+  INFO(again.out << again.err);
+  REQUIRE(again.exit_code == 0);
+  for (std::string name : {"a", "b", "c"}) {
+    CHECK(read_file(dir / "out" / (name + ".jsonl")) == read_file(dir / (name + ".ref")));
+  }
 }

@@ -15,7 +15,8 @@
 //
 // Restart: the partition plan is stored in the manager step's execution context before any
 // partition starts, so a restart uses the same split even if the input changed; partitions
-// that COMPLETED are skipped (the start_step rules), the others resume from their last commit.
+// that COMPLETED are skipped (the start_step rules, with the worker step's
+// allow_start_if_complete and start_limit), the others resume from their last commit.
 
 #include <kiln/step.hpp>
 
@@ -62,8 +63,8 @@ class partition_step : public step_settings<partition_step> {
   }
 
   [[nodiscard]] std::string kind() const override { return "partition"; }
-  [[nodiscard]] std::unique_ptr<step_worker> make_worker(step_context ctx, command_log& log,
-                                                         std::shared_ptr<run_progress> progress) const override;
+  [[nodiscard]] std::unique_ptr<step_worker> make_worker(
+      step_context ctx, command_log& log, std::shared_ptr<run_progress> progress) const override;
 
  private:
   kiln::partitioner partitioner_;

@@ -29,8 +29,8 @@ class split_step : public step_settings<split_step> {
   split_step(std::string name, std::vector<job> flows);
   [[nodiscard]] std::string kind() const override { return "split"; }
   [[nodiscard]] const std::vector<std::shared_ptr<const job>>& flows() const { return flows_; }
-  [[nodiscard]] std::unique_ptr<step_worker> make_worker(step_context ctx, command_log& log,
-                                                         std::shared_ptr<run_progress> progress) const override;
+  [[nodiscard]] std::unique_ptr<step_worker> make_worker(
+      step_context ctx, command_log& log, std::shared_ptr<run_progress> progress) const override;
 
  private:
   std::vector<std::shared_ptr<const job>> flows_;

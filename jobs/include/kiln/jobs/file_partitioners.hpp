@@ -21,7 +21,6 @@
 // Paths may contain `{param}` placeholders, resolved from the job parameters.
 
 #include <kiln/partition.hpp>
-
 #include <string>
 
 namespace kiln {

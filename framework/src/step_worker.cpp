@@ -13,6 +13,18 @@ std::int64_t now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+namespace {
+
+// True once the execution was ended by someone else (killed, abandoned): from then on its commands
+// are refused (fencing), which is how a kill reaches a running step, not an error of the step.
+// The node logs the kill once, when the execution ends.
+bool ended_elsewhere(const command_log& log, std::int64_t execution_id) {
+  auto e = log.state().execution(execution_id);
+  return e && !is_running(e->status);
+}
+
+}  // namespace
+
 step_committer::step_committer(command_log& log, std::int64_t step_execution_id, std::size_t max_in_flight)
     : log_(log), step_execution_id_(step_execution_id), max_in_flight_(max_in_flight) {}
 
@@ -93,7 +105,12 @@ void step_worker::commit(step_counts counts) {
 
 void step_worker::fail(std::string why, errc code) {
   if (!failure_) {
-    spdlog::error("step '{}' of execution {} failed: {}", ctx_.step_name(), ctx_.job_execution_id(), why);
+    if (ended_elsewhere(log_, ctx_.job_execution_id())) {
+      spdlog::debug("step '{}' of execution {} ends: its execution was ended elsewhere ({})", ctx_.step_name(),
+                    ctx_.job_execution_id(), why);
+    } else {
+      spdlog::error("step '{}' of execution {} failed: {}", ctx_.step_name(), ctx_.job_execution_id(), why);
+    }
     failure_ = error(code, std::move(why));
   }
 }
@@ -116,7 +133,9 @@ std::pair<batch_status, exit_status> step_worker::finish(step_outcome outcome) {
   }
   auto r = log_.propose(end_step_cmd{ctx_.step_execution_id(), status, exit, counts_, committed_context_, now_ms()});
   if (!r) {
-    spdlog::error("could not record the end of step '{}': {}", ctx_.step_name(), r.error().describe());
+    if (!ended_elsewhere(log_, ctx_.job_execution_id())) {
+      spdlog::error("could not record the end of step '{}': {}", ctx_.step_name(), r.error().describe());
+    }
     return {batch_status::failed, exit_status::failed(r.error().message())};
   }
   return {status, exit};

@@ -240,7 +240,7 @@ dispatcher_actor::behavior_type dispatcher_behavior(self_ptr self, const registr
 
 dispatcher_actor spawn_dispatcher(caf::actor_system& sys, const registry& jobs, command_log& log,
                                   std::shared_ptr<running_table> running, dispatcher_config config) {
-  // Detached: claims and reads are blocking RocksDB calls.
+  // Detached: reads of the state store (and a kill of an unregistered job) are blocking RocksDB calls.
   return sys.spawn<caf::detached>(dispatcher_behavior, &jobs, &log, std::move(running), std::move(config));
 }
 

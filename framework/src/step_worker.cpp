@@ -116,7 +116,6 @@ void step_worker::fail(std::string why, errc code) {
 }
 
 std::pair<batch_status, exit_status> step_worker::finish(step_outcome outcome) {
-  if (auto r = committer_.drain(); !r) fail("checkpoint failed: " + r.error().message(), r.error().code());
   do_close();
   batch_status status = batch_status::completed;
   exit_status exit = exit_status::completed();
@@ -131,7 +130,16 @@ std::pair<batch_status, exit_status> step_worker::finish(step_outcome outcome) {
   } else if (const auto& custom = ctx_.custom_exit_status()) {
     exit = *custom;
   }
-  auto r = log_.propose(end_step_cmd{ctx_.step_execution_id(), status, exit, counts_, committed_context_, now_ms()});
+  // end_step follows the commits still in flight without waiting for them, so one group (one
+  // fsync) usually makes them all durable. The log applies them in order, and it refuses a commit
+  // only when the step or its execution no longer runs (fenced), or when the store fails: then it
+  // refuses end_step too, so end_step never records an end that a refused commit contradicts.
+  auto end = log_.propose_async(
+      end_step_cmd{ctx_.step_execution_id(), status, exit, counts_, committed_context_, now_ms()});
+  const auto drained = committer_.drain();
+  if (!drained) fail("checkpoint failed: " + drained.error().message(), drained.error().code());
+  auto r = end.get();
+  if (r && !drained) return {batch_status::failed, exit_status::failed(failure_->message())};
   if (!r) {
     if (!ended_elsewhere(log_, ctx_.job_execution_id())) {
       spdlog::error("could not record the end of step '{}': {}", ctx_.step_name(), r.error().describe());

@@ -34,6 +34,7 @@ job count_lines() {
 
 void register_all(registry& jobs) {
   jobs.add(csv_to_jsonl());
+  jobs.add(csv_dir());
   jobs.add(generate_csv());
   jobs.add(count_lines());
   jobs.add(checked_import());
@@ -41,6 +42,9 @@ void register_all(registry& jobs) {
   jobs.add(sleep_job());
   jobs.add(exclusive_sleep());
   jobs.add(command_and_http());
+  jobs.add(purge_history());
+  jobs.add(fan_out());
+  jobs.add(write_item());
 }
 
 }  // namespace kiln::examples

@@ -1,11 +1,20 @@
 #include "example_jobs.hpp"
 #include "sales.hpp"
 
+#include <kiln/exceptions.hpp>
+#include <kiln/jobs/file_partitioners.hpp>
 #include <kiln/jobs/flat_file.hpp>
 #include <kiln/jobs/jsonl.hpp>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <vector>
+#include <unistd.h>
 
 namespace kiln::examples {
 
@@ -55,10 +64,97 @@ chunk_step<sale_row> convert_sales_step() {
                        .skip_limit([](const job_parameters& p) { return p.get_int64("skip_limit"); }));
 }
 
+// The number of threads that process each chunk, from the `threads` parameter.
+std::int64_t threads_parameter(const job_parameters& p) { return p.get_int64("threads"); }
+
+// Appends the whole of `from` to the open file `to_fd`, in the kernel where it can.
+void append_file(const std::string& from, int to_fd, const std::string& to) {
+  detail::file_descriptor in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in.valid()) throw io_error("cannot read partition output '" + from + "': " + std::strerror(errno));
+  for (;;) {
+    const auto n = ::copy_file_range(in.get(), nullptr, to_fd, nullptr, std::size_t{1} << 30, 0);
+    if (n == 0) return;
+    if (n > 0) continue;
+    if (errno == EINTR) continue;
+    if (errno != EXDEV && errno != ENOSYS && errno != EINVAL) {
+      throw io_error("cannot copy '" + from + "' to '" + to + "': " + std::strerror(errno));
+    }
+    break;  // not supported here: copy through a buffer
+  }
+  std::vector<char> buf(std::size_t{1} << 20);
+  for (;;) {
+    const auto n = ::read(in.get(), buf.data(), buf.size());
+    if (n == 0) return;
+    if (n < 0) throw io_error("cannot read '" + from + "': " + std::strerror(errno));
+    for (ssize_t done = 0; done < n;) {
+      const auto w = ::write(to_fd, buf.data() + done, static_cast<std::size_t>(n - done));
+      if (w < 0) throw io_error("cannot write '" + to + "': " + std::strerror(errno));
+      done += w;
+    }
+  }
+}
+
+// Concatenates OUTPUT.part0 .. OUTPUT.part<N-1> into OUTPUT, then removes the parts. The first
+// call writes the whole output from scratch (so a restart after a crash mid-merge writes it
+// again, identically) and is committed; the second removes the parts. Like the JSON Lines
+// writer by default, it leaves syncing the output to the kernel: exactly-once after a crash of
+// the process, not after a power loss.
+repeat_status merge_parts(step_context& ctx) {
+  const std::string output = ctx.resolve("{output}");
+  const auto parts = ctx.parameters().get_int64("partitions");
+  auto& state = ctx.context();
+  if (!state.contains("merged")) {
+    detail::file_descriptor out(::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!out.valid()) throw io_error("cannot write '" + output + "': " + std::strerror(errno));
+    for (std::int64_t i = 0; i < parts; ++i) append_file(output + ".part" + std::to_string(i), out.get(), output);
+    if (!out.reset()) throw io_error("cannot write '" + output + "': " + std::strerror(errno));
+    state["merged"] = true;
+    return repeat_status::continuable;
+  }
+  for (std::int64_t i = 0; i < parts; ++i) std::filesystem::remove(output + ".part" + std::to_string(i));
+  return repeat_status::finished;
+}
+
+// [docs:partitioning]
+// partitions=N: the input is split into N line ranges converted in parallel, each into its own
+// part file, which a last step merges in order.
+partition_step convert_partitioned_step() {
+  csv_options ranges;
+  ranges.partition_range = true;  // read only this partition's lines
+  auto worker = convert_sales_step();
+  worker.reader(flat_file_reader<sale_row>("{input}", map_sale, ranges))
+      .writer(jsonl_writer<sale_row>("{output}.part{partition.index}", write_sale_json))
+      .threads_from(threads_parameter);
+  return std::move(partition_step("convert-partitioned")
+                       .partitioner(line_range_partitioner("{input}"))
+                       .worker(std::move(worker))
+                       .grid_size_from([](const job_parameters& p) { return p.get_int64("partitions"); }));
+}
+// [docs:partitioning]
+
 job csv_to_jsonl() {
   job_builder b("csv-to-jsonl");
   b.describe("CSV (id,name,amount) to JSON Lines; rows with a non-numeric amount are skipped");
-  return sales_parameters(b).step(convert_sales_step()).build();
+  sales_parameters(b)
+      .parameter(param("threads", param_type::int64).default_value(std::int64_t{1}).positive().non_identifying()
+                     .describe("threads that process each chunk (the output does not change)"))
+      .parameter(param("partitions", param_type::int64).default_value(std::int64_t{1}).positive()
+                     .describe("line ranges of the input converted in parallel and merged (the output does not change)"));
+  // [docs:threads]
+  auto plain = convert_sales_step();
+  plain.threads_from(threads_parameter);
+  // [docs:threads]
+  return b
+      .decider("mode",
+               [](const flow_state& s) { return s.parameters.get_int64("partitions") > 1 ? "PARTITIONED" : "PLAIN"; })
+      .on("PARTITIONED").to("convert-partitioned")
+      .on("*").to("convert")
+      .step(std::move(plain))
+      .on("COMPLETED").end()
+      .on("*").fail()
+      .step(convert_partitioned_step())
+      .next(tasklet_step("merge", merge_parts))
+      .build();
 }
 
 }  // namespace kiln::examples

@@ -10,6 +10,14 @@ namespace kiln::examples {
 // A row whose amount is not a number is skipped (and counted), up to skip_limit.
 job csv_to_jsonl();
 
+// csv-to-jsonl also takes threads=N (each chunk processed on N threads) and partitions=N (the
+// input split into N line ranges converted in parallel, then merged); the output is the same.
+
+// csv-dir input_dir=DIR output_dir=OUT [pattern=*.csv] [grid_size=2] [skip_limit=100]: every
+// matching CSV file of DIR converted as csv-to-jsonl does into OUT/<stem>.jsonl, one partition
+// per file, grid_size files at once.
+job csv_dir();
+
 // generate-csv output=OUT.csv rows=N [bad_every=0]: deterministic sample input for csv-to-jsonl;
 // every bad_every-th row gets a non-numeric amount.
 job generate_csv();
@@ -34,6 +42,17 @@ job checked_import();
 // command-and-http url=URL [command=/bin/true] [args="a b c"]: tasklets from kiln/jobs: runs the
 // program (output in the step context), then GETs the URL (response in the step context).
 job command_and_http();
+
+// purge-history older_than=30d [dry_run=true] [tag=T]: deletes the history that ended before now minus
+// older_than, through purge commands; dry_run lists it instead.
+job purge_history();
+
+// fan-out input=ITEMS.txt output_dir=DIR: one write-item child execution per line; a rerun after a
+// failure relaunches no child that completed.
+job fan_out();
+
+// write-item item=NAME output_dir=DIR: writes NAME into DIR/NAME.txt (fan-out's child).
+job write_item();
 
 void register_all(registry& jobs);
 

@@ -31,7 +31,8 @@ std::string encode(const command& c) {
                                 {"queue", x.queue},
                                 {"priority", x.priority},
                                 {"forbid_concurrent", x.forbid_concurrent},
-                                {"node", x.node}};
+                                {"node", x.node},
+                                {"run_key", x.run_key}};
           },
           [](const start_execution_cmd& x) {
             return json::object{{"type", "start_execution"}, {"execution_id", x.execution_id}, {"time", x.time}};
@@ -91,6 +92,46 @@ std::string encode(const command& c) {
             return json::object{
                 {"type", "kill"}, {"execution_id", x.execution_id}, {"reason", x.reason}, {"time", x.time}};
           },
+          [](const purge_cmd& x) {
+            return json::object{{"type", "purge"},
+                                {"before_time", x.before_time},
+                                {"time", x.time},
+                                {"max_instances", x.max_instances}};
+          },
+          [](const create_schedule_cmd& x) {
+            return json::object{{"type", "create_schedule"}, {"schedule", to_json(x.schedule)}, {"time", x.time}};
+          },
+          [](const update_schedule_cmd& x) {
+            return json::object{{"type", "update_schedule"}, {"schedule", to_json(x.schedule)}, {"time", x.time}};
+          },
+          [](const delete_schedule_cmd& x) {
+            return json::object{{"type", "delete_schedule"}, {"name", x.name}, {"time", x.time}};
+          },
+          [](const pause_schedule_cmd& x) {
+            return json::object{{"type", "pause_schedule"}, {"name", x.name}, {"note", x.note}, {"time", x.time}};
+          },
+          [](const resume_schedule_cmd& x) {
+            return json::object{
+                {"type", "resume_schedule"}, {"name", x.name}, {"catch_up", x.catch_up}, {"time", x.time}};
+          },
+          [](const fire_cmd& x) {
+            json::object o{{"type", "fire"},
+                           {"schedule", x.schedule},
+                           {"slot", x.slot},
+                           {"version", x.version},
+                           {"time", x.time},
+                           {"outcome", to_string(x.outcome)},
+                           {"skipped", x.skipped},
+                           {"misfired", x.misfired},
+                           {"from_buffer", x.from_buffer},
+                           {"manual", x.manual},
+                           {"cancel_execution", x.cancel_execution},
+                           {"error", x.error}};
+            if (x.outcome == fire_outcome::fired && x.error.empty()) {
+              o["execution"] = json::parse(encode(command(x.execution)));
+            }
+            return o;
+          },
       },
       c);
   return json::serialize(o);
@@ -113,7 +154,7 @@ expected<command> decode(std::string_view text) {
   command out;
   if (type == "create_execution") {
     create_execution_cmd x{r.str("job"), {}, r.boolean("restartable", true), time, r.str("queue"),
-                           r.i64("priority"), r.boolean("forbid_concurrent"), r.str("node")};
+                           r.i64("priority"), r.boolean("forbid_concurrent"), r.str("node"), r.str("run_key")};
     if (const auto* p = r.raw("parameters")) {
       auto params = job_parameters::from_json(*p);
       if (!params) return std::unexpected(params.error());
@@ -162,11 +203,59 @@ expected<command> decode(std::string_view text) {
     out = cancel_cmd{r.i64("execution_id"), time};
   } else if (type == "kill") {
     out = kill_cmd{r.i64("execution_id"), r.str("reason"), time};
+  } else if (type == "purge") {
+    out = purge_cmd{r.i64("before_time"), time, r.i64("max_instances")};
+  } else if (type == "create_schedule" || type == "update_schedule") {
+    const auto* s = r.raw("schedule");
+    if (!s) return fail(errc::bad_command, type + ": missing schedule");
+    auto rec = schedule_from_json(*s);
+    if (!rec) return std::unexpected(rec.error());
+    if (type == "create_schedule") out = create_schedule_cmd{std::move(*rec), time};
+    else out = update_schedule_cmd{std::move(*rec), time};
+  } else if (type == "delete_schedule") {
+    out = delete_schedule_cmd{r.str("name"), time};
+  } else if (type == "pause_schedule") {
+    out = pause_schedule_cmd{r.str("name"), r.str("note"), time};
+  } else if (type == "resume_schedule") {
+    out = resume_schedule_cmd{r.str("name"), r.boolean("catch_up"), time};
+  } else if (type == "fire") {
+    fire_cmd x;
+    x.schedule = r.str("schedule");
+    x.slot = r.i64("slot");
+    x.version = r.i64("version");
+    x.time = time;
+    auto outcome = parse_fire_outcome(r.str("outcome", "fired"));
+    if (!outcome) return fail(errc::bad_command, "fire: unknown outcome");
+    x.outcome = *outcome;
+    x.skipped = r.i64("skipped", 1);
+    x.misfired = r.boolean("misfired");
+    x.from_buffer = r.boolean("from_buffer");
+    x.manual = r.boolean("manual");
+    x.cancel_execution = r.i64("cancel_execution");
+    x.error = r.str("error");
+    if (const auto* e = r.raw("execution")) {
+      auto inner = decode(json::serialize(*e));
+      if (!inner) return std::unexpected(inner.error());
+      auto* create = std::get_if<create_execution_cmd>(&*inner);
+      if (!create) return fail(errc::bad_command, "fire: execution must be a create_execution command");
+      x.execution = std::move(*create);
+    }
+    out = std::move(x);
   } else {
     return fail(errc::bad_command, "unknown command type '" + type + "'");
   }
   if (!r.ok()) return std::unexpected(r.failure());
   return out;
+}
+
+bool purge_selects(const std::vector<job_execution_record>& instance_executions, std::int64_t before_time) {
+  if (instance_executions.empty()) return false;
+  for (const auto& e : instance_executions) {
+    if (is_running(e.status)) return false;
+    const auto ended = e.end_time != 0 ? e.end_time : e.last_updated;
+    if (ended >= before_time) return false;
+  }
+  return true;
 }
 
 }  // namespace kiln

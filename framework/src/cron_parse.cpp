@@ -179,7 +179,9 @@ expected<bool> parse_dom_special(const field_parser& fp, std::string_view text, 
   }
   if (t.starts_with("L-")) {
     auto n = to_int(std::string_view(t).substr(2));
-    if (!n || *n < 0 || *n > 30) return fp.refuse(text, "'L-n' needs an offset 0-30 (days before the last day)");
+    if (!n || *n < 0 || *n > 30) {
+      return fp.refuse(text, "'L-n' needs an offset 0-30 (days before the last day)");
+    }
     e.dom_last = true;
     e.dom_last_offset = *n;
     return true;
@@ -200,7 +202,9 @@ expected<bool> parse_dow_special(const field_parser& fp, std::string_view text, 
     auto wd = fp.value(std::string_view(t).substr(0, hash), text);
     if (!wd) return std::unexpected(wd.error());
     auto k = to_int(std::string_view(t).substr(hash + 1));
-    if (!k || *k < 1 || *k > 5) return fp.refuse(text, "'n#k' needs k 1-5 (the k-th such weekday of the month)");
+    if (!k || *k < 1 || *k > 5) {
+      return fp.refuse(text, "'n#k' needs k 1-5 (the k-th such weekday of the month)");
+    }
     e.dow_nth_weekday = (*wd - 1) % 7;
     e.dow_nth = *k;
     return true;
@@ -366,8 +370,9 @@ expected<cron_expr> parse_cron(std::string_view text) {
     }
     if (e.dom_restricted && e.dow_restricted) {
       return fail(errc::bad_parameter,
-                  fmt::format("cron expression '{}': day-of-month (field 4) and day-of-week (field 6) are both "
-                              "set; Quartz needs '?' in one of them, e.g. '0 0 12 ? * MON' or '0 0 12 15 * ?'",
+                  fmt::format("cron expression '{}': day-of-month (field 4) and day-of-week (field 6) are "
+                              "both set; Quartz needs '?' in one of them, e.g. '0 0 12 ? * MON' or "
+                              "'0 0 12 15 * ?'",
                               text));
     }
   } else {

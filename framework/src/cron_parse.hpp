@@ -53,7 +53,8 @@ struct cron_expr {
 
   [[nodiscard]] bool day_matches(int y, unsigned m, unsigned d) const;
   [[nodiscard]] bool year_allowed(int y) const {
-    return y >= cron_min_year && y <= cron_max_year && years.test(static_cast<std::size_t>(y - cron_min_year));
+    return y >= cron_min_year && y <= cron_max_year &&
+           years.test(static_cast<std::size_t>(y - cron_min_year));
   }
 };
 

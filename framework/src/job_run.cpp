@@ -55,8 +55,9 @@ std::unique_ptr<step_worker> job_run::next_step() {
   constexpr std::size_t max_visits = 100'000;
   if (current_.empty() && !outcome_) {
     current_ = job_.nodes().front();
-    // A restart after stop_and_restart resumes where that transition said.
-    if (auto e = log_.state().execution(execution_id_)) {
+    // A restart after stop_and_restart resumes where that transition said (not for a split's
+    // flows: the transition named a node of the parent job).
+    if (auto e = log_.state().execution(execution_id_); e && !flow_) {
       std::int64_t previous = 0;
       for (const auto& other : log_.state().instance_executions(e->instance_id)) {
         if (other.id < execution_id_ && other.id > previous) {
@@ -159,10 +160,15 @@ run_result job_run::finish() {
   return {execution_id_, status, exit};
 }
 
+run_result job_run::flow_result() const {
+  if (!outcome_) return {execution_id_, batch_status::failed, exit_status::failed("the flow ended before its steps")};
+  return {execution_id_, outcome_->first, outcome_->second};
+}
+
 void job_run::request_stop() {
   step_stop_.request();
   if (stop_requested_.exchange(true)) return;
-  if (execution_id_ == 0) return;
+  if (execution_id_ == 0 || flow_) return;
   // Recorded asynchronously: the caller may be a signal watcher that must not block.
   (void)log_.propose_async(request_stop_cmd{execution_id_, now_ms()});
 }

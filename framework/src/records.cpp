@@ -44,7 +44,7 @@ expected<job_instance_record> job_instance_from_json(const json::value& v) {
 }
 
 json::value to_json(const job_execution_record& r) {
-  return json::object{{"id", r.id},
+  json::object o{{"id", r.id},
                       {"instance_id", r.instance_id},
                       {"job", r.job_name},
                       {"parameters", r.parameters.to_json()},
@@ -60,6 +60,8 @@ json::value to_json(const job_execution_record& r) {
                       {"node", r.node},
                       {"claim_time", r.claim_time},
                       {"restart_step", r.restart_step}};
+  if (!r.run_key.empty()) o["run_key"] = r.run_key;
+  return o;
 }
 
 expected<job_execution_record> job_execution_from_json(const json::value& v) {
@@ -79,6 +81,7 @@ expected<job_execution_record> job_execution_from_json(const json::value& v) {
   out.node = r.str("node");
   out.claim_time = r.i64("claim_time");
   out.restart_step = r.str("restart_step");
+  out.run_key = r.str("run_key");
   if (!r.ok() || !status) return fail(errc::storage, "corrupt job execution record");
   out.status = *status;
   if (const auto* p = r.raw("parameters")) {

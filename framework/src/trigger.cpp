@@ -360,8 +360,10 @@ expected<std::int64_t> parse_duration_ms(std::string_view text) {
     if (ec != std::errc{}) return bad_duration(text, "number too large");
     t.remove_prefix(n);
     std::size_t u = 0;
-    while (u < t.size() && std::isalpha(static_cast<unsigned char>(t[u])) && !(iso && (t[u] == 'T' || t[u] == 't')))
-      ++u;
+    auto is_unit_letter = [&](char ch) {
+      return std::isalpha(static_cast<unsigned char>(ch)) && !(iso && (ch == 'T' || ch == 't'));
+    };
+    while (u < t.size() && is_unit_letter(t[u])) ++u;
     if (iso && u > 1) u = 1;  // ISO units are one letter: P1DT2H
     std::string unit(t.substr(0, u));
     for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -110,11 +110,19 @@ void csv_input::open(step_context& ctx) {
   record_.file_ = &path_;
   record_.columns_ = &columns_;
   columns_ = options_.columns;
-  open_at_saved_position(*lines_, path_, keys_, ctx.context(), [this] {
-    if (!options_.header || !parse_record()) return;
-    if (!options_.columns.empty()) return;
-    columns_.clear();
-    for (auto f : record_.fields_) columns_.emplace_back(trim(f));
+  range_end_.reset();
+  std::optional<read_position> range_begin;
+  if (options_.partition_range && ctx.parameters().contains("partition.begin")) {
+    const auto& p = ctx.parameters();
+    range_begin = read_position{static_cast<std::uint64_t>(p.get_int64("partition.begin")), p.get_int64("partition.line")};
+    range_end_ = static_cast<std::uint64_t>(p.get_int64("partition.end"));
+  }
+  open_at_saved_position(*lines_, path_, keys_, ctx.context(), [&] {
+    if (options_.header && parse_record() && options_.columns.empty()) {
+      columns_.clear();
+      for (auto f : record_.fields_) columns_.emplace_back(trim(f));
+    }
+    if (range_begin && range_begin->offset > lines_->offset()) lines_->seek(range_begin->offset, range_begin->line);
   });
 }
 
@@ -125,6 +133,7 @@ void csv_input::update(execution_context& ctx) const {
 const csv_record* csv_input::next() {
   record_.file_ = &path_;
   record_.columns_ = &columns_;
+  if (range_end_ && lines_->offset() >= *range_end_) return nullptr;
   if (!parse_record()) return nullptr;
   if (options_.strict_field_count && record_.fields_.size() != columns_.size()) {
     throw parse_error(path_, record_.line_, "",

@@ -67,7 +67,8 @@ void rocksdb_reader::open(step_context& ctx) {
   rocksdb::DB* raw = nullptr;
   auto st = rocksdb::DB::OpenForReadOnly(opts, s->path, &raw);
   if (!st.ok()) {
-    throw io_error(fmt::format("rocksdb_reader: cannot open database '{}' read-only: {}", s->path, st.ToString()));
+    throw io_error(
+        fmt::format("rocksdb_reader: cannot open database '{}' read-only: {}", s->path, st.ToString()));
   }
   s->db.reset(raw);
   s->it.reset(s->db->NewIterator(rocksdb::ReadOptions()));
@@ -76,7 +77,9 @@ void rocksdb_reader::open(step_context& ctx) {
   const auto* saved = c.if_contains(options_.name + ".last_key");
   if (saved && saved->is_string()) {
     auto key = from_hex(saved->get_string());
-    if (!key) throw io_error(fmt::format("rocksdb_reader: restart state '{}.last_key' is not hex", options_.name));
+    if (!key) {
+      throw io_error(fmt::format("rocksdb_reader: restart state '{}.last_key' is not hex", options_.name));
+    }
     s->last_key = std::move(key);
     if (const auto* n = c.if_contains(options_.name + ".read"); n && n->is_int64()) s->read = n->as_int64();
     s->it->Seek(slice(*s->last_key));
@@ -168,7 +171,9 @@ void rocksdb_writer::write(const chunk<key_value>& items) {
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
   auto st = state_->db->Write(wo, &batch);
-  if (!st.ok()) throw io_error(fmt::format("rocksdb_writer: writing '{}' failed: {}", state_->path, st.ToString()));
+  if (!st.ok()) {
+    throw io_error(fmt::format("rocksdb_writer: writing '{}' failed: {}", state_->path, st.ToString()));
+  }
   state_->written += static_cast<std::int64_t>(items.size());
 }
 

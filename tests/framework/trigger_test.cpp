@@ -266,7 +266,8 @@ TEST_CASE("interval and one-shot triggers, start and end bounds", "[trigger]") {
 
 TEST_CASE("cron: bad expressions are refused naming the field", "[trigger]") {
   CHECK(refusal("0 0 25 * * ?") == "cron field 3 (hour) '25': value out of range 0-23");
-  CHECK_THAT(refusal("0 61 * * * ?"), Catch::StartsWith("cron field 2 (minute) '61': value out of range 0-59"));
+  CHECK_THAT(refusal("0 61 * * * ?"),
+             Catch::StartsWith("cron field 2 (minute) '61': value out of range 0-59"));
   CHECK_THAT(refusal("60 * * * * ?"), Catch::StartsWith("cron field 1 (second) '60'"));
   CHECK_THAT(refusal("0 0 0 32 * ?"), Catch::StartsWith("cron field 4 (day-of-month) '32'"));
   CHECK_THAT(refusal("0 0 0 * 13 ?"), Catch::Contains("cron field 5 (month) '13': value out of range 1-12"));
@@ -466,7 +467,10 @@ generated generate(std::mt19937& rng) {
   field_gen g{rng};
   generated e;
   // Keep the expressions firing often enough for a bounded brute-force window most of the time.
-  std::string sec = g.pick(0, 2) == 0 ? g.simple(0, 59, e.sec) : (e.sec.assign(60, false), e.sec[0] = true, "0");
+  std::string sec = "0";
+  e.sec.assign(60, false);
+  e.sec[0] = true;
+  if (g.pick(0, 2) == 0) sec = g.simple(0, 59, e.sec);
   std::string min = g.simple(0, 59, e.min);
   std::string hour = g.simple(0, 23, e.hour);
   std::string month = g.pick(0, 2) == 0 ? g.simple(1, 12, e.month) : (e.month.assign(13, true), "*");

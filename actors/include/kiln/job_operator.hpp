@@ -7,6 +7,7 @@
 #include <kiln/error.hpp>
 #include <kiln/job.hpp>
 #include <kiln/records.hpp>
+#include <kiln/schedule.hpp>
 #include <kiln/state_store.hpp>
 
 #include <boost/json/object.hpp>
@@ -46,6 +47,12 @@ struct node_status {
   bool accepting = true;            // false while shutting down
 };
 
+// What a backfill ran (or, dry, would run).
+struct backfill_result {
+  std::vector<std::int64_t> slots;          // nominal slots in the range, oldest first
+  std::vector<std::int64_t> execution_ids;  // executions created (empty for a dry run)
+};
+
 class job_operator {
  public:
   virtual ~job_operator() = default;
@@ -75,6 +82,24 @@ class job_operator {
   [[nodiscard]] virtual std::vector<job_execution_record> queued(std::size_t limit = 0) const = 0;
   [[nodiscard]] virtual node_status status() const = 0;
   [[nodiscard]] virtual const state_store& store() const = 0;
+
+  // Schedules (docs/scheduler.md). Errors: bad_usage / bad_parameter / unknown_job for a bad
+  // definition (naming the field), not_found for an unknown name, invalid_transition for a name taken.
+  virtual expected<schedule_record> create_schedule(const schedule_definition& d) = 0;
+  // A new definition for the schedule named d.name: version + 1.
+  virtual expected<schedule_record> update_schedule(const schedule_definition& d) = 0;
+  virtual expected<void> delete_schedule(const std::string& name) = 0;
+  virtual expected<schedule_record> pause_schedule(const std::string& name, const std::string& note = {}) = 0;
+  // Without catch_up the slots missed while paused do not run.
+  virtual expected<schedule_record> resume_schedule(const std::string& name, bool catch_up = false) = 0;
+  // Fires the schedule now (slot = now), whatever its overlap policy. Returns the execution id.
+  virtual expected<std::int64_t> trigger_schedule(const std::string& name) = 0;
+  // Runs the schedule's slots in [from, to] (ms since epoch) through `overlap` (default: the
+  // schedule's); a slot that already ran is not run again.
+  virtual expected<backfill_result> backfill_schedule(const std::string& name, std::int64_t from, std::int64_t to,
+                                                      std::optional<overlap_policy> overlap, bool dry_run) = 0;
+  [[nodiscard]] virtual std::vector<schedule_record> schedules() const = 0;
+  [[nodiscard]] virtual expected<schedule_record> schedule(const std::string& name) const = 0;
 };
 
 }  // namespace kiln

@@ -7,8 +7,11 @@
 #include <kiln/job_step.hpp>
 #include <kiln/job_parameters.hpp>
 #include <kiln/jobs/command_tasklet.hpp>
+#include <kiln/jobs/file_partitioners.hpp>
 #include <kiln/jobs/flat_file.hpp>
 #include <kiln/jobs/http_tasklet.hpp>
 #include <kiln/jobs/jsonl.hpp>
 #include <kiln/main.hpp>
+#include <kiln/partition.hpp>
+#include <kiln/split.hpp>
 #include <kiln/step.hpp>

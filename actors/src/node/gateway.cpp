@@ -2,6 +2,7 @@
 
 #include "dashboard.hpp"
 #include "node_impl.hpp"
+#include "schedule_routes.hpp"
 
 #include <kiln/views.hpp>
 
@@ -381,6 +382,8 @@ void gateway::routes() {
     }
     send_json(res, 200, json::object{{"queued", std::move(out)}});
   });
+
+  add_schedule_routes(s, node_, options_.max_body_bytes);
 
   s.Post("/api/v1/executions", [this](const httplib::Request& req, httplib::Response& res,
                                        const httplib::ContentReader& reader) {

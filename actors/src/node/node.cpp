@@ -67,9 +67,14 @@ expected<void> node_impl::open() {
   dc.queue_limits = options_.queue_limits;
   dc.resume_after_shutdown = options_.resume_after_shutdown;
   dc.on_dispatch = [this](double s) { metrics_.dispatch_latency(s); };
-  dc.on_end = [this](const actors::outcome& o) { metrics_.execution_ended(*store_, o.execution_id, o.status); };
+  dc.on_end = [this](const actors::outcome& o) {
+    metrics_.execution_ended(*store_, o.execution_id, o.status);
+    caf::anon_send(scheduler_, actors::wake_atom::value);  // a buffered slot may run now
+  };
+  scheduler_ = actors::spawn_scheduler(*system_, jobs_, *log_, scheduler_config());
   dispatcher_ = actors::spawn_dispatcher(*system_, jobs_, *log_, running_, std::move(dc));
   caf::anon_send(dispatcher_, actors::wake_atom::value);
+  caf::anon_send(scheduler_, actors::leader_atom::value, true);  // standalone: always the leader
   return {};
 }
 
@@ -250,12 +255,15 @@ node_status node_impl::status() const {
   return s;
 }
 
-std::string node_impl::metrics_text() { return metrics_.scrape(*store_, status()); }
+std::string node_impl::metrics_text() {
+  return metrics_.scrape(*store_, status()) + schedule_metrics_.scrape(*store_, now_ms());
+}
 
 void node_impl::shutdown() {
   if (shut_down_.exchange(true)) return;
   accepting_ = false;
   if (system_) {
+    caf::anon_send_exit(scheduler_, caf::exit_reason::user_shutdown);  // no new firings
     caf::scoped_actor self{*system_};
     self->request(dispatcher_, caf::infinite, actors::shutdown_atom::value)
         .receive([](std::int64_t) {}, [](const caf::error&) {});
@@ -263,6 +271,7 @@ void node_impl::shutdown() {
   }
   if (gateway_) gateway_->stop();
   dispatcher_ = nullptr;
+  scheduler_ = nullptr;
   system_.reset();
   system_config_.reset();
   log_.reset();

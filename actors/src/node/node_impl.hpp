@@ -2,12 +2,14 @@
 // Private: the node's internals, which are also its job_operator.
 
 #include <kiln/actors/dispatcher.hpp>
+#include <kiln/actors/scheduler.hpp>
 #include <kiln/command_log.hpp>
 #include <kiln/job_operator.hpp>
 #include <kiln/node.hpp>
 #include <kiln/state_store.hpp>
 
 #include "metrics.hpp"
+#include "schedule_metrics.hpp"
 
 #include <atomic>
 #include <map>
@@ -45,20 +47,40 @@ class node_impl final : public job_operator {
   [[nodiscard]] std::vector<job_execution_record> queued(std::size_t limit) const override;
   [[nodiscard]] node_status status() const override;
   [[nodiscard]] const state_store& store() const override { return *store_; }
+  expected<schedule_record> create_schedule(const schedule_definition& d) override;
+  expected<schedule_record> update_schedule(const schedule_definition& d) override;
+  expected<void> delete_schedule(const std::string& name) override;
+  expected<schedule_record> pause_schedule(const std::string& name, const std::string& note) override;
+  expected<schedule_record> resume_schedule(const std::string& name, bool catch_up) override;
+  expected<std::int64_t> trigger_schedule(const std::string& name) override;
+  expected<backfill_result> backfill_schedule(const std::string& name, std::int64_t from, std::int64_t to,
+                                              std::optional<overlap_policy> overlap, bool dry_run) override;
+  [[nodiscard]] std::vector<schedule_record> schedules() const override { return store_->schedules(); }
+  [[nodiscard]] expected<schedule_record> schedule(const std::string& name) const override {
+    return store_->schedule(name);
+  }
 
  private:
   void recover();
   expected<std::int64_t> requeue(const job_execution_record& e);
   expected<std::int64_t> enqueue(const job& j, const job_parameters& params, const submit_options& o);
+  // The scheduler actor's observers (metrics, waking the dispatcher); node_schedules.cpp.
+  actors::scheduler_config scheduler_config();
+  // Proposes a schedule command, tells the scheduler, returns the committed schedule.
+  expected<schedule_record> change_schedule(command cmd, const std::string& name);
+  // Applies manual firings; the created executions' ids.
+  expected<std::vector<std::int64_t>> fire_manual(const std::vector<fire_cmd>& cmds);
 
   const registry& jobs_;
   node_options options_;
   node_metrics metrics_;
+  schedule_metrics schedule_metrics_;
   std::unique_ptr<state_store> store_;
   std::unique_ptr<command_log> log_;
   std::unique_ptr<caf::actor_system_config> system_config_;
   std::unique_ptr<caf::actor_system> system_;
   actors::dispatcher_actor dispatcher_;
+  actors::scheduler_actor scheduler_;
   std::shared_ptr<actors::running_table> running_ = std::make_shared<actors::running_table>();
   gateway* gateway_ = nullptr;
   std::int64_t started_at_ = 0;

@@ -9,6 +9,7 @@
 #include <kiln/execution_context.hpp>
 #include <kiln/job_parameters.hpp>
 #include <kiln/records.hpp>
+#include <kiln/schedule.hpp>
 
 #include <cstdint>
 #include <map>
@@ -32,6 +33,7 @@ struct create_execution_cmd {
   std::int64_t priority = 0;      // higher first; ties in submission order
   bool forbid_concurrent = false; // the job's `concurrency: forbid`; kept with the queue entry
   std::string node;               // the proposer, for an execution run at once
+  std::string run_key;            // a schedule's firing: kiln::run_key(schedule, slot, version)
 };
 
 // A node with free capacity takes queued executions: in priority order (higher first, then
@@ -128,9 +130,80 @@ struct abandon_cmd {
   std::int64_t time = 0;
 };
 
+// Deletes history that ended before `before_time`, one instance at a time: an instance whose
+// executions all ended (COMPLETED, FAILED, STOPPED, ABANDONED) before it goes with its executions,
+// their step executions and contexts (purge_selects). An instance with any execution running,
+// queued or ended later keeps its whole history, so a restart still sees its completed steps. At
+// most `max_instances` instances per command (0 = all), in instance order; the deleted execution
+// ids come back in apply_result::executions, their number in `affected`.
+struct purge_cmd {
+  std::int64_t before_time = 0;
+  std::int64_t time = 0;
+  std::int64_t max_instances = 0;
+};
+
+// The purge rule over all executions of one instance, shared by apply and a dry run.
+bool purge_selects(const std::vector<job_execution_record>& instance_executions, std::int64_t before_time);
+
+
+// ---- Schedules (kiln/schedule.hpp) ----
+
+// A new schedule (version 1). Slots after `time` fire. Refused if the name is taken.
+struct create_schedule_cmd {
+  schedule_record schedule;
+  std::int64_t time = 0;
+};
+
+// New definition for an existing schedule: version + 1; what has fired stays decided, buffered
+// slots of the old version are dropped.
+struct update_schedule_cmd {
+  schedule_record schedule;
+  std::int64_t time = 0;
+};
+
+struct delete_schedule_cmd {
+  std::string name;
+  std::int64_t time = 0;
+};
+
+struct pause_schedule_cmd {
+  std::string name;
+  std::string note;
+  std::int64_t time = 0;
+};
+
+// Without catch_up, slots that passed while paused are not fired (no burst); with it they are
+// due again and go through the misfire policy.
+struct resume_schedule_cmd {
+  std::string name;
+  bool catch_up = false;
+  std::int64_t time = 0;
+};
+
+// What became of one slot of a schedule. The run key (schedule, slot, version) is recorded; a
+// second fire_cmd with the same key changes nothing and reports outcome "duplicate". So does a
+// scheduled (not manual) slot at or before the schedule's last_slot. Refused when `version` is
+// not the schedule's current version.
+struct fire_cmd {
+  std::string schedule;
+  std::int64_t slot = 0;          // nominal time, ms since epoch
+  std::int64_t version = 0;
+  std::int64_t time = 0;          // when it was proposed
+  fire_outcome outcome = fire_outcome::fired;
+  std::int64_t skipped = 1;       // skipped_misfire: slots dropped, `slot` being the latest of them
+  bool misfired = false;          // fired: later than the threshold (counted as misfired_fired)
+  bool from_buffer = false;       // fired: the first buffered slot, now that the previous run ended
+  bool manual = false;            // trigger or backfill: does not move last_slot
+  std::int64_t cancel_execution = 0;  // fired under cancel_running: kill this execution first
+  std::string error;              // fired: the execution could not be built; recorded, counted as failed
+  create_execution_cmd execution;  // fired: the execution to create (run_key set)
+};
+
 using command = std::variant<create_execution_cmd, start_execution_cmd, start_step_cmd,
                              commit_chunk_cmd, end_step_cmd, request_stop_cmd, end_execution_cmd,
-                             recover_dead_cmd, abandon_cmd, claim_cmd, cancel_cmd, kill_cmd>;
+                             recover_dead_cmd, abandon_cmd, claim_cmd, cancel_cmd, kill_cmd, purge_cmd,
+                             create_schedule_cmd, update_schedule_cmd, delete_schedule_cmd, pause_schedule_cmd,
+                             resume_schedule_cmd, fire_cmd>;
 
 std::string encode(const command& c);
 expected<command> decode(std::string_view text);
@@ -148,7 +221,8 @@ struct apply_result {
   exit_status skip_exit;            // start_step with action skip: how the step ended before
   execution_context context;        // start_step: the context to resume from
   std::int64_t affected = 0;        // recover_dead: executions marked FAILED
-  std::vector<std::int64_t> executions;  // claim: claimed; recover_dead: marked FAILED
+  std::vector<std::int64_t> executions;  // claim: claimed; recover_dead: marked FAILED; fire: cancelled
+  std::string outcome;              // fire: its fire_outcome, "failed", or "duplicate" (changed nothing)
 };
 
 }  // namespace kiln

@@ -28,6 +28,12 @@ class job_run {
   expected<std::int64_t> create();
   // Runs an execution created elsewhere (submitted to a queue and claimed by this node).
   void attach(std::int64_t execution_id) { execution_id_ = execution_id; }
+  // Runs the job as a flow of a split inside execution `execution_id` (split.hpp): it starts at
+  // its first node, proposes no stop and no end of the execution; flow_result() instead of finish().
+  void attach_flow(std::int64_t execution_id) {
+    execution_id_ = execution_id;
+    flow_ = true;
+  }
   [[nodiscard]] std::int64_t execution_id() const { return execution_id_; }
   // Marks the execution STARTED.
   expected<void> start();
@@ -39,6 +45,8 @@ class job_run {
   void step_finished(batch_status status, const exit_status& exit);
   // Records the end of the execution.
   run_result finish();
+  // How the flow ended (attach_flow), without recording anything.
+  [[nodiscard]] run_result flow_result() const;
 
   // Thread-safe. The running step stops at its next chunk boundary (a tasklet sees
   // step_context::stop_requested() at once); no further step starts.
@@ -68,6 +76,7 @@ class job_run {
   std::atomic<bool> stop_requested_{false};
   stop_signal step_stop_;  // what the steps' contexts report
   bool stop_recorded_ = false;
+  bool flow_ = false;  // a flow of a split: see attach_flow
   std::optional<std::pair<batch_status, exit_status>> outcome_;
 };
 

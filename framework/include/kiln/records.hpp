@@ -51,6 +51,7 @@ struct job_execution_record {
   std::string node;
   std::int64_t claim_time = 0;  // ms since epoch; when a node took it from its queue
   std::string restart_step;     // where a restart resumes the flow (set by stop_and_restart)
+  std::string run_key;          // set when a schedule's firing created it (kiln::run_key)
 
   // STARTING and still waiting in its queue (submitted, not yet claimed by a node).
   [[nodiscard]] bool queued() const { return status == batch_status::starting && node.empty() && !queue.empty(); }

@@ -7,6 +7,7 @@
 #include <kiln/command.hpp>
 #include <kiln/error.hpp>
 #include <kiln/records.hpp>
+#include <kiln/schedule.hpp>
 
 #include <cstdint>
 #include <filesystem>
@@ -69,6 +70,14 @@ class state_store {
   [[nodiscard]] expected<step_execution_record> step_execution(std::int64_t id) const;
   [[nodiscard]] execution_context step_context(std::int64_t step_execution_id) const;
   [[nodiscard]] const std::filesystem::path& dir() const;
+
+  // Schedules, by name.
+  [[nodiscard]] std::vector<schedule_record> schedules() const;
+  [[nodiscard]] expected<schedule_record> schedule(const std::string& name) const;
+  // What became of a schedule's slot ("fired", "skipped_misfire", ...), or nullopt if it was never
+  // decided under that run key.
+  [[nodiscard]] std::optional<std::string> fire_outcome_of(const std::string& schedule, std::int64_t slot,
+                                                           std::int64_t version) const;
 
   // Every key/value of every column family, in order; for determinism tests.
   [[nodiscard]] std::string dump() const;

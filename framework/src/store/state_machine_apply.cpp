@@ -2,6 +2,7 @@
 // reads only the committed state and the command (times and parameters come inside it); the ids it
 // allocates follow from the counters it keeps in the same batches.
 
+#include "schedule_apply.hpp"
 #include "store_impl.hpp"
 
 #include <boost/json.hpp>
@@ -151,6 +152,7 @@ expected<apply_result> apply_create(impl& s, transaction& tx, const create_execu
   e.create_time = e.last_updated = c.time;
   e.queue = c.queue;
   e.priority = c.priority;
+  e.run_key = c.run_key;
   if (c.queue.empty()) {
     e.node = c.node.empty() ? std::string("local") : c.node;
     e.claim_time = c.time;
@@ -417,6 +419,41 @@ expected<apply_result> apply_abandon(impl& s, transaction& tx, const abandon_cmd
   return ids(e->id, 0, e->instance_id);
 }
 
+expected<apply_result> apply_purge(impl& s, transaction& tx, const purge_cmd& c) {
+  apply_result r;
+  std::int64_t instances = 0;
+  std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(rocksdb::ReadOptions(), s.cf[impl::instances].get()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (c.max_instances > 0 && instances >= c.max_instances) break;
+    const auto instance_id = id_of(it->key().ToStringView());
+    std::vector<job_execution_record> execs;
+    for (auto id : s.children(impl::instance_executions, instance_id)) {
+      auto e = s.execution(id);
+      if (!e) return std::unexpected(e.error());
+      execs.push_back(std::move(*e));
+    }
+    if (!purge_selects(execs, c.before_time)) continue;
+    for (const auto& e : execs) {
+      for (auto step_id : s.children(impl::execution_steps, e.id)) {
+        tx.erase(impl::step_executions, key_of(step_id));
+        tx.erase(impl::contexts, key_of(step_id));
+        tx.erase(impl::execution_steps, pair_key(e.id, step_id));
+      }
+      tx.erase(impl::executions, key_of(e.id));
+      tx.erase(impl::instance_executions, pair_key(instance_id, e.id));
+      r.executions.push_back(e.id);
+    }
+    json::error_code ec;
+    auto inst = job_instance_from_json(json::parse(it->value().ToStringView(), ec));
+    if (ec || !inst) return fail(errc::storage, fmt::format("purge: instance {} is unreadable", instance_id));
+    tx.erase(impl::instance_keys, instance_key(inst->job_name, inst->key));
+    tx.erase(impl::instances, it->key().ToStringView());
+    ++instances;
+  }
+  r.affected = static_cast<std::int64_t>(r.executions.size());
+  return r;
+}
+
 }  // namespace
 
 expected<apply_result> state_store::apply(const command& cmd, bool sync) {
@@ -435,6 +472,21 @@ expected<apply_result> state_store::apply(const command& cmd, bool sync) {
                           [&](const claim_cmd& c) { return apply_claim(*impl_, tx, c); },
                           [&](const cancel_cmd& c) { return apply_cancel(*impl_, tx, c); },
                           [&](const kill_cmd& c) { return apply_kill(*impl_, tx, c); },
+                          [&](const purge_cmd& c) { return apply_purge(*impl_, tx, c); },
+                          [&](const create_schedule_cmd& c) { return schedule_apply::create(*impl_, tx, c); },
+                          [&](const update_schedule_cmd& c) { return schedule_apply::update(*impl_, tx, c); },
+                          [&](const delete_schedule_cmd& c) { return schedule_apply::remove(*impl_, tx, c); },
+                          [&](const pause_schedule_cmd& c) { return schedule_apply::pause(*impl_, tx, c); },
+                          [&](const resume_schedule_cmd& c) { return schedule_apply::resume(*impl_, tx, c); },
+                          [&](const fire_cmd& c) {
+                            // cancel_running ends the previous run: a queued one is cancelled, a running one killed.
+                            auto stop = [&](std::int64_t id, const std::string& reason) {
+                              return apply_cancel(*impl_, tx, cancel_cmd{id, c.time}).has_value() ||
+                                     apply_kill(*impl_, tx, kill_cmd{id, reason, c.time}).has_value();
+                            };
+                            auto create = [&](const create_execution_cmd& e) { return apply_create(*impl_, tx, e); };
+                            return schedule_apply::fire(*impl_, tx, c, create, stop);
+                          },
                       },
                       cmd);
   // A refused command still counts as applied (a replicated log applies every entry), but writes

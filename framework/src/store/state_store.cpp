@@ -44,7 +44,7 @@ const std::vector<std::string>& state_store::impl::family_names() {
   static const std::vector<std::string> names{
       rocksdb::kDefaultColumnFamilyName, "instances", "instance_keys", "executions",
       "instance_executions", "step_executions", "execution_steps", "contexts", "running", "queue",
-      "running_jobs"};
+      "running_jobs", "schedules", "fires"};
   return names;
 }
 

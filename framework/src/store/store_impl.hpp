@@ -37,6 +37,8 @@ struct state_store::impl {
     running,              // execution id -> "" while STARTING, STARTED or STOPPING
     queue,                // queue_key(priority, execution id) -> queue_entry JSON, while queued
     running_jobs,         // job name '\0' execution id -> "" while claimed (or run at once) and running
+    schedules,            // schedule name -> schedule_record JSON
+    fires,                // schedule name '\0' slot version -> what became of that slot (JSON)
   };
   static const std::vector<std::string>& family_names();
 

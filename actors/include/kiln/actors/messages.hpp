@@ -20,6 +20,10 @@ using claim_atom = caf::atom_constant<caf::atom("claim")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 using run_done_atom = caf::atom_constant<caf::atom("rundone")>;
 using claimed_atom = caf::atom_constant<caf::atom("claimed")>;
+// The scheduler: its timer, the leadership signal, and "this schedule changed" (by name).
+using tick_atom = caf::atom_constant<caf::atom("schedtick")>;
+using leader_atom = caf::atom_constant<caf::atom("leader")>;
+using schedule_changed_atom = caf::atom_constant<caf::atom("schedchg")>;
 
 // How a step execution or a job execution ended.
 struct outcome {

@@ -86,6 +86,11 @@ struct csv_options {
   // Default: true, a record whose field count differs from the column count is a parse_error
   // ("expected 3 fields, found 2").
   bool strict_field_count = true;
+  // Default: false. When true and the step runs as a partition made by line_range_partitioner
+  // (file_partitioners.hpp), only the records that start in the partition's byte range
+  // [partition.begin, partition.end) are read; the header is still read from the top of the file.
+  // Records must not span lines (no line breaks inside quoted fields).
+  bool partition_range = false;
 };
 
 namespace detail {
@@ -127,6 +132,7 @@ class csv_input {
   csv_record record_;
   std::vector<span> spans_;
   std::string scratch_;
+  std::optional<std::uint64_t> range_end_;  // partition_range: where this partition's records end
 };
 
 }  // namespace detail

@@ -1,0 +1,71 @@
+#include <kiln/processing_pool.hpp>
+
+#include <algorithm>
+
+namespace kiln {
+
+processing_pool::processing_pool(std::size_t parallelism) {
+  const std::size_t extra = parallelism > 1 ? parallelism - 1 : 0;
+  threads_.reserve(extra);
+  for (std::size_t i = 0; i < extra; ++i) threads_.emplace_back([this, slot = i + 1] { work(slot); });
+}
+
+processing_pool::~processing_pool() {
+  {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+  }
+  start_cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void processing_pool::drain(std::size_t slot) {
+  // Blocks of consecutive items: fewer atomic increments for cheap items, still balanced.
+  for (;;) {
+    const std::size_t begin = next_.fetch_add(block_);
+    if (begin >= count_) return;
+    const std::size_t end = std::min(count_, begin + block_);
+    for (std::size_t i = begin; i < end; ++i) (*fn_)(i, slot);
+  }
+}
+
+void processing_pool::work(std::size_t slot) {
+  std::size_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      start_cv_.wait(lock, [&] { return closing_ || generation_ != seen; });
+      if (closing_) return;
+      seen = generation_;
+    }
+    drain(slot);
+    {
+      std::lock_guard lock(mu_);
+      if (--busy_ == 0) done_cv_.notify_one();
+    }
+  }
+}
+
+void processing_pool::run(std::size_t count, const std::function<void(std::size_t, std::size_t)>& fn) {
+  if (count == 0) return;
+  if (threads_.empty() || count == 1) {
+    for (std::size_t i = 0; i < count; ++i) fn(i, 0);
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    fn_ = &fn;
+    count_ = count;
+    block_ = std::max<std::size_t>(1, count / (parallelism() * 8));
+    next_.store(0);
+    busy_ = threads_.size();
+    ++generation_;
+  }
+  start_cv_.notify_all();
+  drain(0);
+  std::unique_lock lock(mu_);
+  done_cv_.wait(lock, [&] { return busy_ == 0; });
+  fn_ = nullptr;
+}
+
+}  // namespace kiln

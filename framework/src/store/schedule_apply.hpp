@@ -1,0 +1,188 @@
+#pragma once
+// Private: the state machine's schedule commands (create, update, delete, pause, resume, fire).
+// Included by state_machine_apply.cpp, which owns the transaction type: `Tx` needs
+// put(family, key, value). Creating and stopping executions is that file's business too, so fire()
+// takes them as callables. Like the rest of apply, nothing here reads a clock.
+
+#include "store_impl.hpp"
+
+#include <kiln/command.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <string>
+
+namespace kiln::schedule_apply {
+
+using impl = state_store::impl;
+
+// name '\0' slot version: every firing of a schedule sorts together, by slot.
+std::string fire_key(const std::string& name, std::int64_t slot, std::int64_t version);
+std::string fire_prefix(const std::string& name);
+std::string serialize(const schedule_record& s);
+std::string serialize_fire(const std::string& outcome, std::int64_t time, std::int64_t execution_id, bool manual);
+expected<schedule_record> load(const impl& s, const std::string& name);
+expected<void> check_definition(const schedule_record& s, const char* what);
+// The keys of the schedule's fire records, for delete.
+std::vector<std::string> fire_keys(const impl& s, const std::string& name);
+
+template <class Tx>
+void put(Tx& tx, const schedule_record& r) {
+  tx.put(impl::schedules, r.name, serialize(r));
+}
+
+template <class Tx>
+expected<apply_result> create(impl& s, Tx& tx, const create_schedule_cmd& c) {
+  if (auto ok = check_definition(c.schedule, "create_schedule"); !ok) return std::unexpected(ok.error());
+  if (s.get(impl::schedules, c.schedule.name)) {
+    return fail(errc::invalid_transition,
+                fmt::format("schedule '{}' already exists; update it (PUT) or delete it first", c.schedule.name));
+  }
+  // The definition comes from the command; the progress fields start fresh.
+  schedule_record r = c.schedule;
+  r.version = 1;
+  r.created_time = r.updated_time = c.time;
+  r.paused = false;
+  r.pause_note.clear();
+  r.last_slot = c.time;
+  r.last_fire_time = r.last_fire_slot = r.last_execution_id = 0;
+  r.buffered.clear();
+  r.last_error.clear();
+  r.counts = {};
+  put(tx, r);
+  apply_result out;
+  out.outcome = "created";
+  return out;
+}
+
+template <class Tx>
+expected<apply_result> update(impl& s, Tx& tx, const update_schedule_cmd& c) {
+  if (auto ok = check_definition(c.schedule, "update_schedule"); !ok) return std::unexpected(ok.error());
+  auto old = load(s, c.schedule.name);
+  if (!old) return std::unexpected(old.error());
+  schedule_record r = c.schedule;
+  r.version = old->version + 1;
+  r.created_time = old->created_time;
+  r.updated_time = c.time;
+  r.paused = old->paused;
+  r.pause_note = old->pause_note;
+  r.last_slot = std::max(old->last_slot, c.time);
+  r.last_fire_time = old->last_fire_time;
+  r.last_fire_slot = old->last_fire_slot;
+  r.last_execution_id = old->last_execution_id;
+  r.buffered.clear();  // buffered slots belong to the old version's run keys
+  r.last_error = old->last_error;
+  r.counts = old->counts;
+  put(tx, r);
+  return apply_result{};
+}
+
+template <class Tx>
+expected<apply_result> remove(impl& s, Tx& tx, const delete_schedule_cmd& c) {
+  if (!s.get(impl::schedules, c.name)) return fail(errc::not_found, fmt::format("no schedule named '{}'", c.name));
+  tx.erase(impl::schedules, c.name);
+  for (const auto& k : fire_keys(s, c.name)) tx.erase(impl::fires, k);
+  return apply_result{};
+}
+
+template <class Tx>
+expected<apply_result> pause(impl& s, Tx& tx, const pause_schedule_cmd& c) {
+  auto r = load(s, c.name);
+  if (!r) return std::unexpected(r.error());
+  r->paused = true;
+  r->pause_note = c.note;
+  r->updated_time = c.time;
+  put(tx, *r);
+  return apply_result{};
+}
+
+template <class Tx>
+expected<apply_result> resume(impl& s, Tx& tx, const resume_schedule_cmd& c) {
+  auto r = load(s, c.name);
+  if (!r) return std::unexpected(r.error());
+  if (r->paused && !c.catch_up) r->last_slot = std::max(r->last_slot, c.time);
+  r->paused = false;
+  r->pause_note.clear();
+  r->updated_time = c.time;
+  put(tx, *r);
+  return apply_result{};
+}
+
+// create(create_execution_cmd) -> expected<apply_result>; stop(execution id, reason) -> bool
+// (true when it ended a running or queued execution).
+template <class Tx, class Create, class Stop>
+expected<apply_result> fire(impl& s, Tx& tx, const fire_cmd& c, Create create, Stop stop) {
+  auto r = load(s, c.schedule);
+  if (!r) return std::unexpected(r.error());
+  if (c.version != r->version) {
+    return fail(errc::invalid_transition,
+                fmt::format("schedule '{}' is at version {}; this firing was proposed for version {}", c.schedule,
+                            r->version, c.version));
+  }
+  apply_result out;
+  const auto key = fire_key(c.schedule, c.slot, c.version);
+  const bool scheduled = !c.manual && !c.from_buffer;
+  bool duplicate = false;
+  if (c.from_buffer) {
+    duplicate = r->buffered.empty() || r->buffered.front() != c.slot;
+    if (!duplicate) r->buffered.erase(r->buffered.begin());
+  } else {
+    duplicate = s.get(impl::fires, key).has_value() || (scheduled && c.slot <= r->last_slot);
+  }
+  if (duplicate) {
+    out.outcome = "duplicate";
+    // A slot a backfill already ran is decided too: the schedule moves past it.
+    if (scheduled && c.slot > r->last_slot) {
+      r->last_slot = c.slot;
+      put(tx, *r);
+    }
+    return out;
+  }
+  out.outcome = std::string(to_string(c.outcome));
+  switch (c.outcome) {
+    case fire_outcome::skipped_misfire: r->counts.misfired_skipped += std::max<std::int64_t>(1, c.skipped); break;
+    case fire_outcome::skipped_overlap: ++r->counts.overlap_skipped; break;
+    case fire_outcome::buffered:
+      r->buffered.push_back(c.slot);
+      ++r->counts.buffered;
+      break;
+    case fire_outcome::fired: {
+      if (!c.error.empty()) {
+        out.outcome = "failed";
+        ++r->counts.failed;
+        r->last_error = c.error;
+        break;
+      }
+      if (c.cancel_execution > 0 &&
+          stop(c.cancel_execution,
+               fmt::format("cancelled by schedule '{}' (overlap policy cancel_running) for its slot {}", c.schedule,
+                           format_timestamp(c.slot)))) {
+        ++r->counts.cancelled_running;
+        out.executions.push_back(c.cancel_execution);
+      }
+      auto created = create(c.execution);
+      if (!created) {
+        out.outcome = "failed";
+        ++r->counts.failed;
+        r->last_error = created.error().message();
+        break;
+      }
+      out.execution_id = created->execution_id;
+      out.instance_id = created->instance_id;
+      ++r->counts.fired;
+      if (c.misfired) ++r->counts.misfired_fired;
+      r->last_execution_id = created->execution_id;
+      r->last_fire_time = c.time;
+      r->last_fire_slot = c.slot;
+      r->last_error.clear();
+      break;
+    }
+  }
+  if (scheduled) r->last_slot = std::max(r->last_slot, c.slot);
+  tx.put(impl::fires, key, serialize_fire(out.outcome, c.time, out.execution_id, c.manual));
+  put(tx, *r);
+  return out;
+}
+
+}  // namespace kiln::schedule_apply

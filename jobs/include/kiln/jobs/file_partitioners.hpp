@@ -1,0 +1,32 @@
+#pragma once
+// Ready-made partitioners for partition_step (kiln/partition.hpp) over files.
+//
+// file_partitioner: one partition per regular file of a directory whose name matches a glob
+// (fnmatch(3): `*.csv`, `sales-2026-??.csv`), in name order. Each partition gets the parameters
+//   partition.file  the file's path (directory/name)
+//   partition.name  the file name ("jan.csv")
+//   partition.stem  the name without its last extension ("jan")
+// A worker step reads "{partition.file}" and writes, say, "{output_dir}/{partition.stem}.jsonl".
+// The grid size bounds how many files are processed at once. No matching file is an error
+// naming the directory and the pattern.
+//
+// line_range_partitioner: exactly grid-size partitions of one text file, split by byte offsets
+// aligned to line starts (so some partitions may be empty for a small file). Each partition gets
+//   partition.begin  byte offset of its first line
+//   partition.end    byte offset after its last line
+//   partition.line   1-based number of its first line
+// A flat_file_reader with csv_options::partition_range reads only its range (the header from
+// the top). Lines must be records: no line breaks inside quoted fields.
+//
+// Paths may contain `{param}` placeholders, resolved from the job parameters.
+
+#include <kiln/partition.hpp>
+
+#include <string>
+
+namespace kiln {
+
+partitioner file_partitioner(std::string directory, std::string glob);
+partitioner line_range_partitioner(std::string path);
+
+}  // namespace kiln

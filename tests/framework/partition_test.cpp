@@ -1,0 +1,338 @@
+// Local partitioning, splits and parallel chunk processing over a real RocksDB folder: results,
+// order, and restarts that rerun only what did not complete.
+
+#include "support/temp_dir.hpp"
+#include "support/test_items.hpp"
+
+#include <kiln/command_log.hpp>
+#include <kiln/job.hpp>
+#include <kiln/job_run.hpp>
+#include <kiln/partition.hpp>
+#include <kiln/split.hpp>
+#include <kiln/state_store.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <numeric>
+#include <set>
+#include <thread>
+
+using namespace kiln;
+using namespace kiln::test;
+
+namespace {
+
+struct fixture {
+  temp_dir dir;
+  std::unique_ptr<state_store> store;
+  std::unique_ptr<command_log> log;
+  job_parameters params;
+
+  fixture() {
+    store = std::move(state_store::open(dir.path() / "data", store_access::read_write).value());
+    log = make_standalone_log(*store);
+    params.set("run", {std::string("1"), true});
+  }
+  run_result run(const job& j) {
+    auto r = run_job(j, params, *log);
+    REQUIRE(r);
+    return *r;
+  }
+  std::set<std::string> started_steps(std::int64_t execution) {
+    std::set<std::string> names;
+    for (const auto& s : store->step_executions(execution)) names.insert(s.step_name);
+    return names;
+  }
+  step_execution_record step(std::int64_t execution, const std::string& name) {
+    for (const auto& s : store->step_executions(execution)) {
+      if (s.step_name == name) return s;
+    }
+    FAIL("no step " << name);
+    return {};
+  }
+};
+
+// Reads the numbers [partition.lo, partition.hi), restartably.
+class range_reader final : public item_reader<int> {
+ public:
+  void open(step_context& ctx) override {
+    next_ = static_cast<int>(ctx.parameters().get_int64("partition.lo"));
+    hi_ = static_cast<int>(ctx.parameters().get_int64("partition.hi"));
+    if (const auto* p = ctx.context().if_contains("range.next")) next_ = static_cast<int>(p->as_int64());
+  }
+  std::optional<int> read() override {
+    if (next_ >= hi_) return std::nullopt;
+    return next_++;
+  }
+  void update(execution_context& ctx) override { ctx["range.next"] = next_; }
+
+ private:
+  int next_ = 0;
+  int hi_ = 0;
+};
+
+// One output vector per partition, truncated to its checkpoint on open (as a file writer is).
+struct partition_outputs {
+  std::array<std::vector<int>, 8> out;
+};
+
+class partition_writer final : public item_writer<int> {
+ public:
+  explicit partition_writer(std::shared_ptr<partition_outputs> o) : o_(std::move(o)) {}
+  void open(step_context& ctx) override {
+    v_ = &o_->out.at(static_cast<std::size_t>(ctx.parameters().get_int64("partition.index")));
+    std::size_t keep = 0;
+    if (const auto* p = ctx.context().if_contains("out.size")) keep = static_cast<std::size_t>(p->as_int64());
+    v_->resize(keep);
+  }
+  void write(const chunk<int>& items) override { v_->insert(v_->end(), items.begin(), items.end()); }
+  void update(execution_context& ctx) override { ctx["out.size"] = static_cast<std::int64_t>(v_->size()); }
+
+ private:
+  std::shared_ptr<partition_outputs> o_;
+  std::vector<int>* v_ = nullptr;
+};
+
+// Splits [0, total) into grid_size ranges.
+partitioner ranges(int total, std::shared_ptr<std::atomic<int>> calls = nullptr) {
+  return [total, calls](const step_context&, std::int64_t grid) {
+    if (calls) ++*calls;
+    std::vector<partition_values> out;
+    for (std::int64_t i = 0; i < grid; ++i) {
+      partition_values p;
+      p.set("partition.lo", {static_cast<std::int64_t>(total * i / grid), false});
+      p.set("partition.hi", {static_cast<std::int64_t>(total * (i + 1) / grid), false});
+      out.push_back(std::move(p));
+    }
+    return out;
+  };
+}
+
+std::vector<int> iota(int from, int to) {
+  std::vector<int> v(static_cast<std::size_t>(to - from));
+  std::iota(v.begin(), v.end(), from);
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("partitioned step: partitions run concurrently, each on its own slice", "[framework][partition]") {
+  fixture f;
+  auto outs = std::make_shared<partition_outputs>();
+  std::atomic<int> running{0}, max_running{0};
+  auto worker = chunk_step<int>("numbers")
+                    .reader(range_reader())
+                    .processor([&](int i) -> std::optional<int> {
+                      const int now = ++running;
+                      int seen = max_running.load();
+                      while (now > seen && !max_running.compare_exchange_weak(seen, now)) {
+                      }
+                      std::this_thread::sleep_for(std::chrono::microseconds(200));
+                      --running;
+                      return i;
+                    })
+                    .writer(partition_writer(outs))
+                    .commit_interval(10);
+  auto j = job_builder("partitioned").step(partition_step("load").partitioner(ranges(400)).worker(worker).grid_size(4)).build();
+  auto r = f.run(j);
+  CHECK(r.status == batch_status::completed);
+  for (int i = 0; i < 4; ++i) CHECK(outs->out[static_cast<std::size_t>(i)] == iota(i * 100, (i + 1) * 100));
+  CHECK(max_running.load() >= 2);
+  CHECK(f.started_steps(r.execution_id) ==
+        std::set<std::string>{"load", "load:partition0", "load:partition1", "load:partition2", "load:partition3"});
+  auto manager = f.step(r.execution_id, "load");
+  CHECK(manager.counts.read == 0);  // counted once, on the partitions
+  CHECK(f.step(r.execution_id, "load:partition2").counts.read == 100);
+}
+
+TEST_CASE("partitioned step: a failed partition fails the step; a restart reruns only it, with the same plan",
+          "[framework][partition][restart]") {
+  fixture f;
+  auto outs = std::make_shared<partition_outputs>();
+  auto plans = std::make_shared<std::atomic<int>>(0);
+  std::atomic<bool> fail{true};
+  std::atomic<int> processed{0};
+  auto worker = chunk_step<int>("numbers")
+                    .reader(range_reader())
+                    .processor([&](int i) -> std::optional<int> {
+                      ++processed;
+                      if (i == 250 && fail) throw std::runtime_error("item 250 is broken");
+                      return i;
+                    })
+                    .writer(partition_writer(outs))
+                    .commit_interval(10);
+  auto j = job_builder("partitioned")
+               .step(partition_step("load").partitioner(ranges(400, plans)).worker(worker).grid_size(4))
+               .build();
+  auto first = f.run(j);
+  CHECK(first.status == batch_status::failed);
+  CHECK(first.exit.description.find("load:partition2") != std::string::npos);
+  CHECK(first.exit.description.find("item 250 is broken") != std::string::npos);
+  CHECK(f.step(first.execution_id, "load:partition2").status == batch_status::failed);
+  CHECK(f.step(first.execution_id, "load:partition1").status == batch_status::completed);
+  CHECK(outs->out[2] == iota(200, 250));
+
+  fail = false;
+  processed = 0;
+  auto second = f.run(j);
+  CHECK(second.status == batch_status::completed);
+  CHECK(plans->load() == 1);  // the stored plan, not a new one
+  // Only the failed partition ran again, from its last commit (item 250).
+  CHECK(f.started_steps(second.execution_id) == std::set<std::string>{"load", "load:partition2"});
+  CHECK(processed.load() == 50);
+  for (int i = 0; i < 4; ++i) CHECK(outs->out[static_cast<std::size_t>(i)] == iota(i * 100, (i + 1) * 100));
+}
+
+TEST_CASE("partitioned step: bad settings fail the step with a clear error", "[framework][partition]") {
+  fixture f;
+  auto j = job_builder("partitioned")
+               .step(partition_step("load")
+                         .partitioner(ranges(10))
+                         .worker(tasklet_step("w", [](step_context&) { return repeat_status::finished; }))
+                         .grid_size(0))
+               .build();
+  auto r = f.run(j);
+  CHECK(r.status == batch_status::failed);
+  CHECK(r.exit.description.find("grid size 0 must be at least 1") != std::string::npos);
+}
+
+TEST_CASE("split: flows run in parallel; the split fails if one fails; a restart reruns only unfinished steps",
+          "[framework][split][restart]") {
+  fixture f;
+  std::mutex mu;
+  std::vector<std::string> calls;
+  std::atomic<bool> fail{true};
+  std::atomic<int> inside{0}, overlap{0};
+  auto record = [&](std::string name, bool may_fail) {
+    return tasklet_step(name, [&, name, may_fail](step_context&) {
+      if (++inside > 1) ++overlap;
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      --inside;
+      {
+        std::lock_guard lock(mu);
+        calls.push_back(name);
+      }
+      if (may_fail && fail) throw std::runtime_error(name + " broke");
+      return repeat_status::finished;
+    });
+  };
+  // [docs:split]
+  auto flow_a = job_builder("flow-a").step(record("a1", false)).next(record("a2", false)).build();
+  auto flow_b = job_builder("flow-b").step(record("b1", false)).next(record("b2", true)).build();
+  auto j = job_builder("with-split")
+               .step(split_step("both", {flow_a, flow_b}))
+               .next(record("after", false))
+               .build();
+  // [docs:split]
+  auto first = f.run(j);
+  CHECK(first.status == batch_status::failed);
+  CHECK(first.exit.description.find("flow 'flow-b'") != std::string::npos);
+  CHECK(first.exit.description.find("b2 broke") != std::string::npos);
+  CHECK(overlap.load() >= 1);  // the flows ran at the same time
+  {
+    std::lock_guard lock(mu);
+    CHECK(std::set<std::string>(calls.begin(), calls.end()) == std::set<std::string>{"a1", "a2", "b1", "b2"});
+    calls.clear();
+  }
+  CHECK(f.step(first.execution_id, "both").status == batch_status::failed);
+
+  fail = false;
+  auto second = f.run(j);
+  CHECK(second.status == batch_status::completed);
+  std::lock_guard lock(mu);
+  CHECK(calls == std::vector<std::string>{"b2", "after"});
+  CHECK(f.started_steps(second.execution_id) == std::set<std::string>{"both", "b2", "after"});
+}
+
+TEST_CASE("split: step names must be unique across flows", "[framework][split]") {
+  auto t = [](std::string n) { return tasklet_step(n, [](step_context&) { return repeat_status::finished; }); };
+  auto a = job_builder("a").step(t("x")).build();
+  auto b = job_builder("b").step(t("x")).build();
+  CHECK_THROWS_WITH(split_step("s", {a, b}), Catch::Contains("two steps or deciders are named 'x'"));
+}
+
+TEST_CASE("parallel chunk processing: output in input order, counts as sequential", "[framework][parallel]") {
+  fixture f;
+  auto src = std::make_shared<number_source>();
+  src->n = 1000;
+  auto out = std::make_shared<std::vector<int>>();
+  std::set<std::thread::id> threads;
+  std::mutex mu;
+  auto j = job_builder("parallel")
+               .step(chunk_step<int>("numbers")
+                         .reader(number_reader(src))
+                         .processor([&](int i) -> std::optional<int> {
+                           {
+                             std::lock_guard lock(mu);
+                             threads.insert(std::this_thread::get_id());
+                           }
+                           // Uneven work, so items finish out of order.
+                           std::this_thread::sleep_for(std::chrono::microseconds((i * 37) % 200));
+                           if (i % 10 == 0) return std::nullopt;
+                           return i * 2;
+                         })
+                         .writer(vector_writer(out))
+                         .commit_interval(50)
+                         .threads(4))
+               .build();
+  auto r = f.run(j);
+  CHECK(r.status == batch_status::completed);
+  std::vector<int> expected;
+  for (int i = 1; i <= 1000; ++i) {
+    if (i % 10 != 0) expected.push_back(i * 2);
+  }
+  CHECK(*out == expected);
+  CHECK(threads.size() >= 2);
+  auto s = f.store->step_executions(r.execution_id).front();
+  CHECK(s.counts.read == 1000);
+  CHECK(s.counts.filter == 100);
+  CHECK(s.counts.write == 900);
+  CHECK(s.counts.commit == 21);  // 20 chunks + the final empty one
+}
+
+TEST_CASE("parallel chunk processing: skips in input order; a failure restarts exactly", "[framework][parallel][restart]") {
+  fixture f;
+  auto src = std::make_shared<number_source>();
+  src->n = 500;
+  auto out = std::make_shared<std::vector<int>>();
+  std::atomic<bool> fail{true};
+  std::atomic<int> processed{0};
+  auto j = job_builder("parallel")
+               .step(chunk_step<int>("numbers")
+                         .reader(number_reader(src))
+                         .processor([&](int i) -> std::optional<int> {
+                           ++processed;
+                           if (i % 100 == 7) throw parse_error("numbers", i, "value", "bad item");
+                           if (i == 333 && fail) throw std::runtime_error("crash at 333");
+                           return i;
+                         })
+                         .writer(vector_writer(out))
+                         .commit_interval(20)
+                         .skip<parse_error>()
+                         .skip_limit(10)
+                         .threads(3))
+               .build();
+  auto first = f.run(j);
+  CHECK(first.status == batch_status::failed);
+  CHECK(first.exit.description.find("crash at 333") != std::string::npos);
+  // Chunks 1..320 were committed; the chunk holding 333 was not.
+  CHECK(out->size() == 320 - 4);
+  fail = false;
+  processed = 0;
+  auto second = f.run(j);
+  CHECK(second.status == batch_status::completed);
+  CHECK(processed.load() == 180);  // items 321..500, once each
+  std::vector<int> expected;
+  for (int i = 1; i <= 500; ++i) {
+    if (i % 100 != 7) expected.push_back(i);
+  }
+  CHECK(*out == expected);
+  // A step execution counts its own work (Spring Batch): the restart's items 321..500.
+  auto s = f.store->step_executions(second.execution_id).front();
+  CHECK(s.counts.process_skip == 1);
+  CHECK(s.counts.write == 179);
+}

@@ -1,0 +1,366 @@
+// The scheduler's state machine commands and policy core, with a clock the test moves by hand:
+// every "tick" asks scheduler_core what is due at that instant, applies it to a real state store,
+// and feeds the committed schedules back, as the scheduler actor does.
+
+#include "support/temp_dir.hpp"
+
+#include <kiln/job.hpp>
+#include <kiln/scheduler_core.hpp>
+#include <kiln/state_store.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <map>
+
+using namespace kiln;
+using kiln::test::temp_dir;
+
+namespace {
+
+constexpr std::int64_t second = 1000;
+constexpr std::int64_t minute = 60 * second;
+// 2026-12-01T00:00:00Z
+constexpr std::int64_t t0 = 1796083200000;
+
+registry test_jobs() {
+  registry r;
+  r.add(job_builder("echo")
+            .parameter(param("line"))
+            .step(tasklet_step("echo", [](step_context&) { return repeat_status::finished; }))
+            .build());
+  return r;
+}
+
+schedule_record every(const std::string& name, std::int64_t interval_ms) {
+  schedule_record s;
+  s.name = name;
+  s.job = "echo";
+  s.trigger.kind = trigger_kind::interval;
+  s.trigger.interval_ms = interval_ms;
+  s.trigger.start_ms = t0;
+  s.parameters = {"line={schedule}@{scheduled_time}"};
+  return s;
+}
+
+struct harness {
+  temp_dir dir;
+  registry jobs = test_jobs();
+  std::unique_ptr<state_store> store;
+  std::unique_ptr<scheduler_core> core;
+  std::map<std::string, int> outcomes;  // of the last tick
+
+  harness() {
+    auto s = state_store::open(dir.path() / "data", store_access::read_write);
+    REQUIRE(s);
+    store = std::move(*s);
+    reload_core();
+  }
+  void reload_core() {
+    scheduler_core::environment env;
+    env.build = [this](const schedule_record& s, std::int64_t slot, std::int64_t now) {
+      return build_firing(jobs, s, slot, now);
+    };
+    env.running = [this](std::int64_t id) {
+      auto e = store->execution(id);
+      return e && is_running(e->status);
+    };
+    core = std::make_unique<scheduler_core>(std::move(env));
+    core->load(store->schedules());
+  }
+  void apply(const command& c) {
+    auto r = store->apply(c);
+    REQUIRE(r);
+  }
+  void create(const schedule_record& s, std::int64_t at = t0) { apply(create_schedule_cmd{s, at}); core->put(sched(s.name)); }
+  schedule_record sched(const std::string& name) { return store->schedule(name).value(); }
+  // What the proposer does at `now`: the due commands, applied, then the committed state fed back.
+  std::vector<fire_cmd> tick(std::int64_t now) {
+    outcomes.clear();
+    auto cmds = core->due(now);
+    for (const auto& c : cmds) {
+      auto r = store->apply(c);
+      REQUIRE(r);
+      ++outcomes[r->outcome];
+    }
+    core->load(store->schedules());
+    return cmds;
+  }
+  std::vector<job_execution_record> runs() {
+    auto all = store->executions();
+    std::reverse(all.begin(), all.end());
+    return all;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("schedule: interval slots fire once each with substituted parameters and a run key", "[framework][schedule]") {
+  harness h;
+  h.create(every("ping", second));
+  CHECK(h.core->next_due() == t0 + second);
+  CHECK(h.tick(t0 + 500).empty());
+  auto cmds = h.tick(t0 + 3 * second);
+  CHECK(cmds.size() == 3);
+  CHECK(h.outcomes["fired"] == 3);
+  auto runs = h.runs();
+  REQUIRE(runs.size() == 3);
+  CHECK(runs[0].parameters.get_string("line") == "ping@2026-12-01T00:00:01Z");
+  CHECK(runs[0].run_key == "ping@2026-12-01T00:00:01Z#1");
+  CHECK(runs[0].queue == "default");
+  CHECK(runs[2].parameters.find("scheduled_time")->identifying);
+  // The same commands again (a proposer that crashed before it saw them applied) change nothing.
+  for (const auto& c : cmds) CHECK(h.store->apply(c)->outcome == "duplicate");
+  CHECK(h.runs().size() == 3);
+  // A proposer that starts over from committed state proposes nothing already decided.
+  h.reload_core();
+  CHECK(h.tick(t0 + 3 * second).empty());
+  CHECK(h.core->next_due() == t0 + 4 * second);
+  auto s = h.sched("ping");
+  CHECK(s.counts.fired == 3);
+  CHECK(s.last_slot == t0 + 3 * second);
+  CHECK(s.last_execution_id == runs[2].id);
+  CHECK(h.store->fire_outcome_of("ping", t0 + 2 * second, 1) == "fired");
+}
+
+TEST_CASE("schedule: misfire policies", "[framework][schedule]") {
+  harness h;
+  auto s = every("m", minute);
+  SECTION("fire_once_now fires the latest missed slot once and counts the rest") {
+    h.create(s);
+    h.tick(t0 + 10 * minute + second);  // slots 1..9 are late (> 60 s), slot 10 is on time
+    auto r = h.sched("m");
+    CHECK(r.counts.misfired_skipped == 8);
+    CHECK(r.counts.misfired_fired == 1);
+    CHECK(r.counts.fired == 2);
+    auto runs = h.runs();
+    REQUIRE(runs.size() == 2);
+    CHECK(runs[0].run_key == "m@2026-12-01T00:09:00Z#1");
+    CHECK(runs[1].run_key == "m@2026-12-01T00:10:00Z#1");
+  }
+  SECTION("fire_all fires each missed slot oldest first, at most max_catchup") {
+    s.misfire = misfire_policy::fire_all;
+    s.max_catchup = 3;
+    h.create(s);
+    h.tick(t0 + 10 * minute + second);
+    auto r = h.sched("m");
+    CHECK(r.counts.misfired_skipped == 6);
+    CHECK(r.counts.misfired_fired == 3);
+    CHECK(r.counts.fired == 4);
+    auto runs = h.runs();
+    REQUIRE(runs.size() == 4);
+    CHECK(runs[0].run_key == "m@2026-12-01T00:07:00Z#1");
+    CHECK(runs[3].run_key == "m@2026-12-01T00:10:00Z#1");
+  }
+  SECTION("skip drops every missed slot") {
+    s.misfire = misfire_policy::skip;
+    h.create(s);
+    h.tick(t0 + 10 * minute + 30 * second);
+    auto r = h.sched("m");
+    CHECK(r.counts.misfired_skipped == 9);
+    CHECK(r.counts.fired == 1);
+    CHECK(h.runs().at(0).run_key == "m@2026-12-01T00:10:00Z#1");
+  }
+  SECTION("a slot within the threshold is not a misfire") {
+    h.create(s);
+    h.tick(t0 + minute + 59 * second);
+    CHECK(h.sched("m").counts.misfired_fired == 0);
+    CHECK(h.sched("m").counts.fired == 1);
+  }
+}
+
+TEST_CASE("schedule: overlap policies while the previous run still runs", "[framework][schedule]") {
+  harness h;
+  auto s = every("o", minute);
+  auto end_run = [&](std::int64_t id, std::int64_t at) { h.apply(cancel_cmd{id, at}); };
+
+  SECTION("allow runs every slot") {
+    h.create(s);
+    h.tick(t0 + minute);
+    h.tick(t0 + 2 * minute);
+    CHECK(h.runs().size() == 2);
+  }
+  SECTION("skip (and Kubernetes' Forbid) drops the slot") {
+    s.overlap = parse_overlap_policy("Forbid").value();
+    h.create(s);
+    h.tick(t0 + minute);
+    h.tick(t0 + 2 * minute);
+    CHECK(h.outcomes["skipped_overlap"] == 1);
+    end_run(h.runs().at(0).id, t0 + 2 * minute + 1);
+    h.tick(t0 + 3 * minute);
+    CHECK(h.outcomes["fired"] == 1);
+    CHECK(h.sched("o").counts.overlap_skipped == 1);
+    CHECK(h.runs().size() == 2);
+  }
+  SECTION("buffer_one keeps one slot for when the previous run ends") {
+    s.overlap = overlap_policy::buffer_one;
+    h.create(s);
+    h.tick(t0 + minute);
+    h.tick(t0 + 2 * minute);
+    CHECK(h.outcomes["buffered"] == 1);
+    h.tick(t0 + 3 * minute);
+    CHECK(h.outcomes["skipped_overlap"] == 1);
+    CHECK(h.core->waiting());
+    CHECK(h.tick(t0 + 3 * minute + 10).empty());  // still running: nothing to release
+    end_run(h.runs().at(0).id, t0 + 3 * minute + 20);
+    h.tick(t0 + 3 * minute + 30);
+    CHECK(h.outcomes["fired"] == 1);
+    auto runs = h.runs();
+    REQUIRE(runs.size() == 2);
+    CHECK(runs[1].run_key == "o@2026-12-01T00:02:00Z#1");
+    auto r = h.sched("o");
+    CHECK(r.counts.buffered == 1);
+    CHECK(r.counts.overlap_skipped == 1);
+    CHECK(r.buffered.empty());
+  }
+  SECTION("buffer_all keeps every slot and runs them one after another") {
+    s.overlap = overlap_policy::buffer_all;
+    h.create(s);
+    h.tick(t0 + 3 * minute);  // slot 1 fires, 2 and 3 wait
+    CHECK(h.outcomes["fired"] == 1);
+    CHECK(h.outcomes["buffered"] == 2);
+    end_run(h.runs().at(0).id, t0 + 3 * minute + 1);
+    h.tick(t0 + 3 * minute + 2);
+    end_run(h.runs().at(1).id, t0 + 3 * minute + 3);
+    h.tick(t0 + 3 * minute + 4);
+    auto runs = h.runs();
+    REQUIRE(runs.size() == 3);
+    CHECK(runs[2].run_key == "o@2026-12-01T00:03:00Z#1");
+    CHECK(!h.core->waiting());
+  }
+  SECTION("cancel_running (and Replace) ends the previous run and starts the new one") {
+    s.overlap = parse_overlap_policy("Replace").value();
+    h.create(s);
+    h.tick(t0 + minute);
+    h.tick(t0 + 2 * minute);
+    auto runs = h.runs();
+    REQUIRE(runs.size() == 2);
+    CHECK(runs[0].status == batch_status::stopped);
+    CHECK(runs[0].exit.code == "CANCELLED");
+    CHECK(is_running(runs[1].status));
+    CHECK(h.sched("o").counts.cancelled_running == 1);
+  }
+}
+
+TEST_CASE("schedule: pause and resume, with and without catch-up", "[framework][schedule]") {
+  harness h;
+  auto s = every("p", minute);
+  s.misfire = misfire_policy::fire_all;
+  h.create(s);
+  h.tick(t0 + minute);
+  h.apply(pause_schedule_cmd{"p", "maintenance", t0 + minute + 1});
+  h.core->load(h.store->schedules());
+  CHECK(h.sched("p").pause_note == "maintenance");
+  CHECK(!h.core->next_due());
+  CHECK(h.tick(t0 + 5 * minute).empty());
+  SECTION("resume does not burst the slots missed while paused") {
+    h.apply(resume_schedule_cmd{"p", false, t0 + 5 * minute + 30 * second});
+    h.core->load(h.store->schedules());
+    CHECK(h.tick(t0 + 5 * minute + 40 * second).empty());
+    h.tick(t0 + 6 * minute);
+    CHECK(h.runs().size() == 2);
+    CHECK(h.runs().back().run_key == "p@2026-12-01T00:06:00Z#1");
+  }
+  SECTION("resume with catch-up runs them through the misfire policy") {
+    h.apply(resume_schedule_cmd{"p", true, t0 + 5 * minute + 30 * second});
+    h.core->load(h.store->schedules());
+    h.tick(t0 + 5 * minute + 31 * second);
+    CHECK(h.runs().size() == 5);  // 1 before the pause, 2..5 caught up
+    CHECK(h.sched("p").counts.misfired_fired == 3);
+  }
+}
+
+TEST_CASE("schedule: jitter is deterministic and within bounds", "[framework][schedule]") {
+  auto s = every("j", minute);
+  s.jitter_ms = 5000;
+  for (std::int64_t k = 1; k < 50; ++k) {
+    const auto j = jitter_of(s, t0 + k * minute);
+    CHECK(j >= 0);
+    CHECK(j < 5000);
+    CHECK(j == jitter_of(s, t0 + k * minute));
+  }
+  harness h;
+  h.create(s);
+  const auto due = h.core->next_due().value();
+  CHECK(due == t0 + minute + jitter_of(s, t0 + minute));
+  if (due > t0 + minute) CHECK(h.tick(due - 1).empty());
+  h.tick(due);
+  CHECK(h.runs().size() == 1);
+}
+
+TEST_CASE("schedule: versions, stale firings, delete and bad definitions", "[framework][schedule]") {
+  harness h;
+  h.create(every("v", minute));
+  auto dup = h.store->apply(create_schedule_cmd{every("v", minute), t0});
+  REQUIRE(!dup);
+  CHECK(dup.error().code() == errc::invalid_transition);
+  auto stale = h.core->due(t0 + minute);
+  REQUIRE(stale.size() == 1);
+  auto changed = every("v", 2 * minute);
+  h.apply(update_schedule_cmd{changed, t0 + 30 * second});
+  CHECK(h.sched("v").version == 2);
+  auto r = h.store->apply(stale[0]);
+  REQUIRE(!r);
+  CHECK(r.error().code() == errc::invalid_transition);
+  h.core->load(h.store->schedules());
+  h.tick(t0 + 2 * minute);
+  REQUIRE(h.runs().size() == 1);
+  CHECK(h.runs()[0].run_key == "v@2026-12-01T00:02:00Z#2");
+  // A job that is not registered: the slot is decided, the failure counted and shown.
+  auto missing = every("x", minute);
+  missing.job = "nope";
+  h.create(missing, t0 + 2 * minute + 30 * second);
+  h.tick(t0 + 3 * minute);
+  CHECK(h.sched("x").counts.failed == 1);
+  CHECK(h.sched("x").last_error.find("'nope' is not registered") != std::string::npos);
+  h.apply(delete_schedule_cmd{"v", t0 + 4 * minute});
+  CHECK(!h.store->schedule("v"));
+  CHECK(!h.store->fire_outcome_of("v", t0 + 2 * minute, 2));
+  CHECK(!h.store->apply(delete_schedule_cmd{"v", t0 + 4 * minute}));
+}
+
+TEST_CASE("schedule: manual firings (trigger, backfill) are deduplicated by run key", "[framework][schedule]") {
+  harness h;
+  auto s = every("b", minute);
+  s.trigger.start_ms = t0 - 10 * minute;
+  h.create(s);
+  auto slots = slots_between(h.sched("b"), t0 - 3 * minute, t0, 100).value();
+  CHECK(slots == std::vector<std::int64_t>{t0 - 3 * minute, t0 - 2 * minute, t0 - minute, t0});
+  for (auto slot : slots) {
+    fire_cmd c{"b", slot, 1, t0 + 1};
+    c.manual = true;
+    c.execution = build_firing(h.jobs, h.sched("b"), slot, t0 + 1).value();
+    CHECK(h.store->apply(c)->outcome == "fired");
+    CHECK(h.store->apply(c)->outcome == "duplicate");
+  }
+  CHECK(h.runs().size() == 4);
+  // Backfill does not move the schedule: its next slot still fires.
+  h.tick(t0 + minute);
+  CHECK(h.runs().size() == 5);
+  CHECK(upcoming_slots(h.sched("b"), t0 + minute, 3) ==
+        std::vector<std::int64_t>{t0 + 2 * minute, t0 + 3 * minute, t0 + 4 * minute});
+}
+
+TEST_CASE("schedule: commands survive encode/decode and apply deterministically", "[framework][schedule]") {
+  harness a, b;
+  auto s = every("d", minute);
+  s.misfire = misfire_policy::fire_all;
+  s.overlap = overlap_policy::buffer_all;
+  s.jitter_ms = 300;
+  a.create(s);
+  b.apply(decode(encode(command(create_schedule_cmd{s, t0}))).value());
+  b.core->load(b.store->schedules());
+  for (auto now : {t0 + 3 * minute + 400, t0 + 5 * minute + 400}) {
+    for (const auto& c : a.core->due(now)) {
+      auto ra = a.store->apply(c);
+      auto rb = b.store->apply(decode(encode(command(c))).value());
+      REQUIRE(ra.has_value() == rb.has_value());
+      CHECK(ra->outcome == rb->outcome);
+    }
+    a.core->load(a.store->schedules());
+  }
+  a.apply(pause_schedule_cmd{"d", "n", t0 + 6 * minute});
+  b.apply(decode(encode(command(pause_schedule_cmd{"d", "n", t0 + 6 * minute}))).value());
+  a.apply(resume_schedule_cmd{"d", true, t0 + 7 * minute});
+  b.apply(decode(encode(command(resume_schedule_cmd{"d", true, t0 + 7 * minute}))).value());
+  CHECK(a.store->dump() == b.store->dump());
+}

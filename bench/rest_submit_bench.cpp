@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -82,6 +83,21 @@ struct node_process {
     }
     port = std::stoi(line.substr(colon + 1));
   }
+  // The node's user + system CPU time so far, from /proc: unlike wall-clock figures, it hardly
+  // moves when other processes share the machine.
+  double cpu_seconds() const {
+    std::FILE* f = std::fopen(fmt::format("/proc/{}/stat", pid).c_str(), "r");
+    if (!f) return 0;
+    char buf[4096];
+    const auto n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    buf[n] = '\0';
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    const char* p = std::strrchr(buf, ')');
+    unsigned long utime = 0, stime = 0;
+    if (!p || std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) return 0;
+    return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  }
   ~node_process() {
     if (pid > 0) {
       kill(pid, SIGTERM);
@@ -95,6 +111,7 @@ struct run_result {
   double executions_per_s = 0;
   double dispatch_p50_ms = 0, dispatch_p99_ms = 0;
   double submit_p50_ms = 0, submit_p99_ms = 0;
+  double node_cpu_s = 0;
   int completed = 0;
 };
 
@@ -140,6 +157,7 @@ run_result run_once(const options& o, int run) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     const double elapsed = std::chrono::duration<double>(clock_type::now() - start).count();
+    r.node_cpu_s = node.cpu_seconds();
     r.executions_per_s = o.executions / elapsed;
     std::vector<double> all_submits;
     for (auto& v : submit_ms) all_submits.insert(all_submits.end(), v.begin(), v.end());
@@ -162,9 +180,9 @@ run_result run_once(const options& o, int run) {
     r.dispatch_p50_ms = percentile(dispatch, 0.5);
     r.dispatch_p99_ms = percentile(dispatch, 0.99);
     std::printf("run %d: %.0f executions/s end to end, %d COMPLETED; dispatch p50 %.1f ms p99 %.1f ms; submit "
-                "round trip p50 %.2f ms p99 %.2f ms\n",
+                "round trip p50 %.2f ms p99 %.2f ms; node CPU %.2f s (%.0f us per execution)\n",
                 run + 1, r.executions_per_s, r.completed, r.dispatch_p50_ms, r.dispatch_p99_ms, r.submit_p50_ms,
-                r.submit_p99_ms);
+                r.submit_p99_ms, r.node_cpu_s, r.node_cpu_s * 1e6 / o.executions);
     std::fflush(stdout);
   }
   std::filesystem::remove_all(data);
@@ -192,7 +210,7 @@ int main(int argc, char** argv) {
   std::printf("REST submit benchmark: %d noop executions, %d clients, max_concurrent_jobs %d, %d runs, %s\n",
               o.executions, o.clients, o.max_concurrent, o.runs,
               o.rate > 0 ? fmt::format("paced at {:.0f}/s", o.rate).c_str() : "unpaced");
-  std::vector<double> rate, d50, d99, s50, s99;
+  std::vector<double> rate, d50, d99, s50, s99, cpu;
   for (int run = 0; run < o.runs; ++run) {
     auto r = run_once(o, run);
     if (r.completed != o.executions) {
@@ -204,10 +222,11 @@ int main(int argc, char** argv) {
     d99.push_back(r.dispatch_p99_ms);
     s50.push_back(r.submit_p50_ms);
     s99.push_back(r.submit_p99_ms);
+    cpu.push_back(r.node_cpu_s);
   }
   std::printf("median: %.0f executions/s (target >= 2000); dispatch p50 %.1f ms, p99 %.1f ms (target <= 20); submit "
-              "p50 %.2f ms, p99 %.2f ms\n",
+              "p50 %.2f ms, p99 %.2f ms; node CPU %.2f s\n",
               percentile(rate, 0.5), percentile(d50, 0.5), percentile(d99, 0.5), percentile(s50, 0.5),
-              percentile(s99, 0.5));
+              percentile(s99, 0.5), percentile(cpu, 0.5));
   return 0;
 }

@@ -51,6 +51,16 @@ struct dispatcher_state {
   dispatcher_config config;
   std::map<std::int64_t, job_runner_actor> runners;
   bool claim_pending = false;
+  // Claims proposed but not yet durable, by number, with the slots each may fill (in all, and per
+  // limited queue). Those slots count as taken until the claim's result arrives.
+  struct reservation {
+    std::int64_t slots = 0;
+    std::map<std::string, std::int64_t> per_queue;
+  };
+  std::map<std::int64_t, reservation> claims_in_flight;
+  std::int64_t next_claim = 0;
+  std::int64_t reserved = 0;
+  bool wake_deferred = false;  // a wake found every free slot reserved by claims in flight
   bool shutting_down = false;
   std::vector<caf::typed_response_promise<std::int64_t>> shutdown_waiters;
 };
@@ -78,7 +88,7 @@ void requeue(dispatcher_state& st, const job_execution_record& e, const char* wh
 
 void finish_shutdown_if_idle(self_ptr self) {
   auto& st = self->state;
-  if (!st.shutting_down || !st.runners.empty()) return;
+  if (!st.shutting_down || !st.runners.empty() || !st.claims_in_flight.empty()) return;
   for (auto& p : st.shutdown_waiters) p.deliver(std::int64_t{0});
   st.shutdown_waiters.clear();
 }
@@ -117,26 +127,64 @@ void claim(self_ptr self) {
   auto& st = self->state;
   st.claim_pending = false;
   if (st.shutting_down) return;
-  const auto free = st.config.max_concurrent - static_cast<std::int64_t>(st.runners.size());
-  if (free <= 0) return;
+  const auto free = st.config.max_concurrent - static_cast<std::int64_t>(st.runners.size()) - st.reserved;
+  if (free <= 0) {
+    // Slots a claim in flight leaves unfilled are free again when its result comes.
+    if (!st.claims_in_flight.empty()) st.wake_deferred = true;
+    return;
+  }
   // Reading the committed queue first avoids proposing (and syncing) a claim that finds nothing.
   if (st.log->state().queue_depth() == 0) return;
   claim_cmd c;
   c.node = st.config.node;
   c.max = free;
   c.queues = st.config.queues;
+  dispatcher_state::reservation held;
+  held.slots = free;
   const auto per_queue = st.running->per_queue();
   for (const auto& [queue, limit] : st.config.queue_limits) {
     auto it = per_queue.find(queue);
-    c.queue_free[queue] = limit - (it == per_queue.end() ? 0 : it->second);
+    std::int64_t queue_free = limit - (it == per_queue.end() ? 0 : it->second);
+    for (const auto& [_, other] : st.claims_in_flight) {
+      if (auto o = other.per_queue.find(queue); o != other.per_queue.end()) queue_free -= o->second;
+    }
+    queue_free = std::max<std::int64_t>(queue_free, 0);
+    c.queue_free[queue] = queue_free;
+    held.per_queue[queue] = queue_free;
   }
   c.time = now_ms();
-  auto r = st.log->propose(std::move(c));
-  if (!r) {
-    spdlog::error("claim failed: {}", r.error().message());
-    return;
+  const auto seq = ++st.next_claim;
+  st.reserved += held.slots;
+  st.claims_in_flight.emplace(seq, std::move(held));
+  // The result comes back as a message: the dispatcher keeps handling wakes and ends meanwhile.
+  st.log->propose_then(std::move(c), [handle = dispatcher_actor{self}, seq](expected<apply_result> r) {
+    claim_result out;
+    out.seq = seq;
+    if (r) out.executions = std::move(r->executions);
+    else out.error = r.error().message();
+    caf::anon_send(handle, claimed_atom::value, std::move(out));
+  });
+}
+
+void claimed(self_ptr self, const claim_result& r) {
+  auto& st = self->state;
+  if (auto it = st.claims_in_flight.find(r.seq); it != st.claims_in_flight.end()) {
+    st.reserved -= it->second.slots;
+    st.claims_in_flight.erase(it);
   }
-  for (auto id : r->executions) start_execution(self, id);
+  if (!r.error.empty()) spdlog::error("claim failed: {}", r.error);
+  for (auto id : r.executions) {
+    start_execution(self, id);
+    // Claimed while the node began shutting down: it stops at once and is queued again.
+    if (st.shutting_down) {
+      if (auto it = st.runners.find(id); it != st.runners.end()) self->send(it->second, stop_atom::value);
+    }
+  }
+  finish_shutdown_if_idle(self);
+  if (!st.shutting_down && (!r.executions.empty() || st.wake_deferred)) {
+    st.wake_deferred = false;
+    self->send(self, wake_atom::value);
+  }
 }
 
 dispatcher_actor::behavior_type dispatcher_behavior(self_ptr self, const registry* jobs, command_log* log,
@@ -155,6 +203,7 @@ dispatcher_actor::behavior_type dispatcher_behavior(self_ptr self, const registr
         self->send(self, claim_atom::value);
       },
       [self](claim_atom) { claim(self); },
+      [self](claimed_atom, const claim_result& r) { claimed(self, r); },
       [self](stop_atom, std::int64_t id) {
         auto& st = self->state;
         if (auto it = st.runners.find(id); it != st.runners.end()) self->send(it->second, stop_atom::value);
@@ -191,7 +240,7 @@ dispatcher_actor::behavior_type dispatcher_behavior(self_ptr self, const registr
 
 dispatcher_actor spawn_dispatcher(caf::actor_system& sys, const registry& jobs, command_log& log,
                                   std::shared_ptr<running_table> running, dispatcher_config config) {
-  // Detached: claims and reads are blocking RocksDB calls.
+  // Detached: reads of the state store (and a kill of an unregistered job) are blocking RocksDB calls.
   return sys.spawn<caf::detached>(dispatcher_behavior, &jobs, &log, std::move(running), std::move(config));
 }
 

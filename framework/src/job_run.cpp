@@ -177,6 +177,10 @@ run_result job_run::finish() {
   exit = info.exit;
   auto r = log_.propose(end_execution_cmd{execution_id_, status, exit, now_ms(), restart_at_});
   if (!r) {
+    // Ended by someone else (killed, abandoned): the record says how; that is the outcome.
+    if (auto e = log_.state().execution(execution_id_); e && !is_running(e->status)) {
+      return {execution_id_, e->status, e->exit};
+    }
     spdlog::error("could not record the end of execution {}: {}", execution_id_, r.error().describe());
     return {execution_id_, batch_status::failed, exit_status::failed(r.error().message())};
   }

@@ -14,6 +14,18 @@ std::int64_t now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+namespace {
+
+// True once the execution was ended by someone else (killed, abandoned): from then on its commands
+// are refused (fencing), which is how a kill reaches a running step, not an error of the step.
+// The node logs the kill once, when the execution ends.
+bool ended_elsewhere(const command_log& log, std::int64_t execution_id) {
+  auto e = log.state().execution(execution_id);
+  return e && !is_running(e->status);
+}
+
+}  // namespace
+
 step_committer::step_committer(command_log& log, std::int64_t step_execution_id, std::size_t max_in_flight)
     : log_(log), step_execution_id_(step_execution_id), max_in_flight_(max_in_flight) {}
 
@@ -95,13 +107,17 @@ void step_worker::commit(step_counts counts) {
 
 void step_worker::fail(std::string why, errc code) {
   if (!failure_) {
-    spdlog::error("step '{}' of execution {} failed: {}", ctx_.step_name(), ctx_.job_execution_id(), why);
+    if (ended_elsewhere(log_, ctx_.job_execution_id())) {
+      spdlog::debug("step '{}' of execution {} ends: its execution was ended elsewhere ({})", ctx_.step_name(),
+                    ctx_.job_execution_id(), why);
+    } else {
+      spdlog::error("step '{}' of execution {} failed: {}", ctx_.step_name(), ctx_.job_execution_id(), why);
+    }
     failure_ = error(code, std::move(why));
   }
 }
 
 std::pair<batch_status, exit_status> step_worker::finish(step_outcome outcome) {
-  if (auto r = committer_.drain(); !r) fail("checkpoint failed: " + r.error().message(), r.error().code());
   do_close();
   batch_status status = batch_status::completed;
   exit_status exit = exit_status::completed();
@@ -134,9 +150,20 @@ std::pair<batch_status, exit_status> step_worker::finish(step_outcome outcome) {
       exit = exit_status::failed("listener after_step failed: unknown error");
     }
   }
-  auto r = log_.propose(end_step_cmd{ctx_.step_execution_id(), status, exit, counts_, committed_context_, now_ms()});
+  // end_step follows the commits still in flight without waiting for them, so one group (one
+  // fsync) usually makes them all durable. The log applies them in order, and it refuses a commit
+  // only when the step or its execution no longer runs (fenced), or when the store fails: then it
+  // refuses end_step too, so end_step never records an end that a refused commit contradicts.
+  auto end = log_.propose_async(
+      end_step_cmd{ctx_.step_execution_id(), status, exit, counts_, committed_context_, now_ms()});
+  const auto drained = committer_.drain();
+  if (!drained) fail("checkpoint failed: " + drained.error().message(), drained.error().code());
+  auto r = end.get();
+  if (r && !drained) return {batch_status::failed, exit_status::failed(failure_->message())};
   if (!r) {
-    spdlog::error("could not record the end of step '{}': {}", ctx_.step_name(), r.error().describe());
+    if (!ended_elsewhere(log_, ctx_.job_execution_id())) {
+      spdlog::error("could not record the end of step '{}': {}", ctx_.step_name(), r.error().describe());
+    }
     return {batch_status::failed, exit_status::failed(r.error().message())};
   }
   return {status, exit};

@@ -673,6 +673,13 @@ TEST_CASE("node operations - cancel - stop - restart resumes - kill - abandon",
   CHECK(str(killed.json().as_object(), "status") == "FAILED");
   CHECK(str(killed.json().as_object(), "exit_code") == "KILLED");
   refused(c, "kill", "not running");
+  // One kill, one log line: the execution's end with the kill's reason. The refused commands that
+  // fence the runner afterwards are how a kill works, not errors.
+  const auto ended = "execution " + std::to_string(c) + " ended";
+  auto node_log = [&] { return node.process().out() + node.process().err(); };
+  REQUIRE(eventually([&] { return node_log().find(ended) != std::string::npos; }));
+  CHECK_THAT(node_log(), Catch::Contains(ended + " FAILED (exit KILLED): killed by an operator"));
+  CHECK_THAT(node_log(), !Catch::Contains(" error "));
   const auto killed_detail = execution(h, c);
   CHECK(str(killed_detail, "status") == "FAILED");
   CHECK(str(last_step(killed_detail), "status") == "FAILED");

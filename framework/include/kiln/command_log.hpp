@@ -20,12 +20,20 @@ class command_log {
   virtual ~command_log() = default;
   virtual expected<apply_result> propose(command cmd) = 0;
   virtual std::future<expected<apply_result>> propose_async(command cmd) = 0;
+  // Calls `done` with the result once the command is durable (or refused). `done` runs on the
+  // log's thread and must not block: an actor passes a function that sends itself a message.
+  // The default waits here; the standalone log does not.
+  virtual void propose_then(command cmd, std::function<void(expected<apply_result>)> done) {
+    done(propose(std::move(cmd)));
+  }
   virtual const state_store& state() const = 0;
 };
 
-// Applies commands on one background thread. Commands that queue up while a write is under way
-// are written as one group: each its own atomic WriteBatch, only the last synced (RocksDB syncs
-// the WAL as a whole), so a group costs one fsync. A proposal completes only after its group's sync.
+// Applies commands on one background thread and syncs them on another. Commands that queue up
+// while a group is being applied are applied as the next group, each its own atomic WriteBatch,
+// and the group's WAL records are handed to the OS with one write; the sync thread then makes
+// every group handed over so far durable with one fdatasync, while the applier goes on with the
+// next group. A proposal completes only after a sync that began after its group was written.
 struct standalone_log_options {
   // Called on the log's thread for every command once it is durable, with the time from
   // proposal to durability (queueing + apply + the group's fsync). Default: none.

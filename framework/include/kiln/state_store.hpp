@@ -46,6 +46,11 @@ class state_store {
   // write is durable once a later synced write returns (the WAL is synced as a whole).
   // Not thread-safe against other apply() calls: one applier at a time.
   [[nodiscard]] expected<apply_result> apply(const command& cmd, bool sync = true);
+  // For an applier that syncs on another thread: write_wal() hands the writes of every apply() so
+  // far to the operating system (same thread as apply()); sync_wal() then makes all that was
+  // handed over durable, and may run on another thread while apply() goes on.
+  [[nodiscard]] expected<void> write_wal();
+  [[nodiscard]] expected<void> sync_wal();
 
   // Number of commands applied so far (the Raft index, later).
   [[nodiscard]] std::uint64_t applied_index() const;

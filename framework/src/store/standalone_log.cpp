@@ -3,7 +3,9 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <vector>
 
 namespace kiln {
 
@@ -12,7 +14,8 @@ namespace {
 class standalone_log final : public command_log {
  public:
   standalone_log(state_store& store, standalone_log_options options)
-      : store_(store), options_(std::move(options)), thread_([this] { loop(); }) {}
+      : store_(store), options_(std::move(options)), sync_thread_([this] { sync_loop(); }),
+        apply_thread_([this] { apply_loop(); }) {}
 
   ~standalone_log() override {
     {
@@ -20,20 +23,26 @@ class standalone_log final : public command_log {
       closing_ = true;
     }
     cv_.notify_all();
-    thread_.join();
+    apply_thread_.join();  // applies and hands over what was proposed before closing
+    {
+      std::lock_guard lock(sync_mu_);
+      applier_done_ = true;
+    }
+    sync_cv_.notify_all();
+    sync_thread_.join();
   }
 
   expected<apply_result> propose(command cmd) override { return propose_async(std::move(cmd)).get(); }
 
   std::future<expected<apply_result>> propose_async(command cmd) override {
-    std::promise<expected<apply_result>> p;
-    auto f = p.get_future();
-    {
-      std::lock_guard lock(mu_);
-      queue_.push_back({std::move(cmd), std::move(p), std::chrono::steady_clock::now()});
-    }
-    cv_.notify_one();
+    auto p = std::make_shared<std::promise<expected<apply_result>>>();
+    auto f = p->get_future();
+    enqueue(std::move(cmd), [p](expected<apply_result> r) { p->set_value(std::move(r)); });
     return f;
+  }
+
+  void propose_then(command cmd, std::function<void(expected<apply_result>)> done) override {
+    enqueue(std::move(cmd), std::move(done));
   }
 
   const state_store& state() const override { return store_; }
@@ -41,13 +50,23 @@ class standalone_log final : public command_log {
  private:
   struct pending {
     command cmd;
-    std::promise<expected<apply_result>> promise;
+    std::function<void(expected<apply_result>)> done;
     std::chrono::steady_clock::time_point proposed;
+    std::optional<expected<apply_result>> result;
   };
 
-  void loop() {
+  void enqueue(command cmd, std::function<void(expected<apply_result>)> done) {
+    {
+      std::lock_guard lock(mu_);
+      queue_.push_back({std::move(cmd), std::move(done), std::chrono::steady_clock::now(), std::nullopt});
+    }
+    cv_.notify_one();
+  }
+
+  // Applies each group (each command its own atomic batch, none synced) and writes its WAL
+  // records out, then passes it to the sync thread. Nobody hears of a result before that sync.
+  void apply_loop() {
     std::deque<pending> group;
-    std::vector<expected<apply_result>> results;
     for (;;) {
       {
         std::unique_lock lock(mu_);
@@ -55,18 +74,38 @@ class standalone_log final : public command_log {
         if (queue_.empty()) return;
         group.swap(queue_);
       }
-      // Each command is its own atomic batch; only the last is synced, which makes the WAL, and
-      // with it every batch of the group, durable. Nobody hears of a result before that sync.
-      results.clear();
-      for (std::size_t i = 0; i < group.size(); ++i) {
-        results.push_back(store_.apply(group[i].cmd, i + 1 == group.size()));
+      for (auto& p : group) p.result = store_.apply(p.cmd, false);
+      if (auto w = store_.write_wal(); !w) {
+        for (auto& p : group) p.result = std::unexpected(w.error());
+      }
+      {
+        std::lock_guard lock(sync_mu_);
+        for (auto& p : group) to_sync_.push_back(std::move(p));
+      }
+      sync_cv_.notify_one();
+      group.clear();
+    }
+  }
+
+  // One fdatasync covers every group written out before it began.
+  void sync_loop() {
+    std::deque<pending> batch;
+    for (;;) {
+      {
+        std::unique_lock lock(sync_mu_);
+        sync_cv_.wait(lock, [&] { return applier_done_ || !to_sync_.empty(); });
+        if (to_sync_.empty()) return;
+        batch.swap(to_sync_);
+      }
+      if (auto s = store_.sync_wal(); !s) {
+        for (auto& p : batch) p.result = std::unexpected(s.error());
       }
       if (options_.on_durable) {
         const auto now = std::chrono::steady_clock::now();
-        for (const auto& p : group) options_.on_durable(p.cmd, now - p.proposed);
+        for (const auto& p : batch) options_.on_durable(p.cmd, now - p.proposed);
       }
-      for (std::size_t i = 0; i < group.size(); ++i) group[i].promise.set_value(std::move(results[i]));
-      group.clear();
+      for (auto& p : batch) p.done(std::move(*p.result));
+      batch.clear();
     }
   }
 
@@ -76,7 +115,12 @@ class standalone_log final : public command_log {
   std::condition_variable cv_;
   std::deque<pending> queue_;
   bool closing_ = false;
-  std::thread thread_;
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  std::deque<pending> to_sync_;
+  bool applier_done_ = false;
+  std::thread sync_thread_;
+  std::thread apply_thread_;
 };
 
 }  // namespace

@@ -53,13 +53,13 @@ class transaction {
 
   expected<void> commit(bool sync) {
     const auto applied = s_.applied + 1;
-    put(impl::meta, "applied_index", key_of(static_cast<std::int64_t>(applied)));
-    put(impl::meta, "last_instance_id", key_of(instance_));
-    put(impl::meta, "last_execution_id", key_of(execution_));
-    put(impl::meta, "last_step_execution_id", key_of(step_execution_));
-    rocksdb::WriteOptions wo;
-    wo.sync = sync;
-    auto st = s_.db->Write(wo, &batch_);
+    // One key for the four counters: each command's batch adds one memtable entry for them, not four.
+    put(impl::meta, impl::counters_key,
+        impl::encode_counters(applied, instance_, execution_, step_execution_));
+    // The WAL is flushed by hand (manual_wal_flush): a batch that need not be durable yet stays in
+    // RocksDB's buffer, and a synced one writes the buffer with one write() and one fdatasync.
+    auto st = s_.db->Write(rocksdb::WriteOptions(), &batch_);
+    if (st.ok() && sync) st = s_.db->FlushWAL(true);
     if (!st.ok()) return fail(errc::storage, "state store write failed: " + st.ToString());
     if (!index_changes_.empty()) {
       std::unique_lock lock(s_.index_mu);

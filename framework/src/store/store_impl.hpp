@@ -12,6 +12,7 @@
 #include <shared_mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kiln {
@@ -63,6 +64,12 @@ struct state_store::impl {
   mutable std::shared_mutex index_mu;
   std::map<std::string, std::string> queue_index;
   std::set<std::string> running_jobs_index;
+
+  // The key in `meta` holding applied index, last instance, last execution and last step execution
+  // ids, 8 bytes each. Data dirs written before it hold one key per counter; load_meta reads those.
+  static constexpr std::string_view counters_key = "counters";
+  static std::string encode_counters(std::uint64_t applied, std::int64_t instance, std::int64_t execution,
+                                     std::int64_t step_execution);
 
   expected<void> load_meta();
   void load_indexes();

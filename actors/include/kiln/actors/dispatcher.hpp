@@ -4,7 +4,9 @@
 // free slots (a claim is a command, so in a cluster the claim is what Raft orders), and spawns a
 // job runner for each. `wake` says there may be new work (a submission, an ended execution);
 // wakes coalesce into one claim. `stop` forwards a graceful stop to the runner of an execution;
-// `shutdown` stops them all and replies once every runner has ended.
+// `shutdown` stops them all and replies once every runner has ended. A claim is proposed without
+// waiting for it: its durable result comes back as `claimed`, and until then the slots it may
+// fill stay reserved, so the dispatcher can claim again for the slots left.
 
 #include <kiln/actors/job_runner.hpp>
 #include <kiln/actors/messages.hpp>
@@ -24,7 +26,8 @@ namespace kiln::actors {
 using dispatcher_actor =
     caf::typed_actor<caf::reacts_to<wake_atom>, caf::reacts_to<claim_atom>, caf::reacts_to<stop_atom, std::int64_t>,
                      caf::replies_to<shutdown_atom>::with<std::int64_t>,
-                     caf::reacts_to<run_done_atom, std::int64_t, outcome>>;
+                     caf::reacts_to<run_done_atom, std::int64_t, outcome>,
+                     caf::reacts_to<claimed_atom, claim_result>>;
 
 // Executions running on this node, shared with the threads that answer queries (REST).
 class running_table {

@@ -18,7 +18,9 @@ bool exception_classes::matches(const std::exception_ptr& e) const {
   return std::any_of(matchers_.begin(), matchers_.end(), [&](const auto& m) { return m(e); });
 }
 
-bool skip_policy::skippable(const std::exception_ptr& e) const { return skip_.matches(e) && !no_skip_.matches(e); }
+bool skip_policy::skippable(const std::exception_ptr& e) const {
+  return skip_.matches(e) && !no_skip_.matches(e);
+}
 
 std::chrono::milliseconds backoff_delay(const backoff_policy& p, std::int64_t retry, std::mt19937_64& rng) {
   using std::chrono::milliseconds;
@@ -27,7 +29,8 @@ std::chrono::milliseconds backoff_delay(const backoff_policy& p, std::int64_t re
   if (!x) return milliseconds{0};
   const double multiplier = std::max(1.0, x->multiplier);
   const auto cap = static_cast<double>(x->max.count());
-  double d = static_cast<double>(x->initial.count()) * std::pow(multiplier, static_cast<double>(std::max<std::int64_t>(0, retry - 1)));
+  double d = static_cast<double>(x->initial.count()) *
+             std::pow(multiplier, static_cast<double>(std::max<std::int64_t>(0, retry - 1)));
   d = std::min(d, cap);
   if (x->jitter) {
     std::uniform_real_distribution<double> u(1.0, multiplier);
@@ -57,7 +60,9 @@ void truncate_to(const std::filesystem::path& file, std::int64_t size) {
   if (ec) return;
   if (now <= static_cast<std::uintmax_t>(size)) return;
   std::filesystem::resize_file(file, static_cast<std::uintmax_t>(size), ec);
-  if (ec) throw io_error(fmt::format("cannot truncate skip log '{}' to its last commit: {}", file.string(), ec.message()));
+  if (ec)
+    throw io_error(
+        fmt::format("cannot truncate skip log '{}' to its last commit: {}", file.string(), ec.message()));
 }
 
 std::int64_t committed_offset(const execution_context& ctx, const std::filesystem::path& file) {
@@ -80,12 +85,13 @@ void skip_log::open(const state_store& store, step_context& ctx) {
   path_ = path_for(store.dir(), ctx.job_execution_id(), ctx.step_execution_id());
   size_ = 0;
   pending_.clear();
-  // Earlier attempts of this step in this instance: keep only what their commits recorded.
+  // Earlier attempts of this step in this instance (earlier executions, or earlier visits of a
+  // flow in this one): keep only what their commits recorded.
   if (auto e = store.execution(ctx.job_execution_id())) {
     for (const auto& other : store.instance_executions(e->instance_id)) {
-      if (other.id == ctx.job_execution_id()) continue;
       for (const auto& st : store.step_executions(other.id)) {
-        if (st.step_name != ctx.step_name()) continue;
+        // A running one (a concurrent partition of the same name) owns its file.
+        if (st.step_name != ctx.step_name() || st.id == ctx.step_execution_id() || is_running(st.status)) continue;
         const auto file = path_for(store.dir(), other.id, st.id);
         truncate_to(file, committed_offset(store.step_context(st.id), file));
       }

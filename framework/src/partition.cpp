@@ -146,6 +146,8 @@ class partition_manager final : public step_worker {
       result.exit = exit_status::failed(e.what());
       return;
     }
+    // The worker step's listeners hear every partition, as Spring Batch's do.
+    for (const auto& l : worker_def_.step_listeners()) worker->add_listener(l);
     auto [status, exit] = detail::run_to_end(*worker);
     result.status = status;
     result.exit = exit;

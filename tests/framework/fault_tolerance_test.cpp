@@ -452,3 +452,32 @@ TEST_CASE("skip log: can be turned off", "[framework][fault]") {
   CHECK(r.status == batch_status::completed);
   CHECK_FALSE(std::filesystem::exists(f.store->dir() / "skips"));
 }
+
+TEST_CASE("fault tolerance with threads(n): same counts and output as on one thread", "[framework][fault]") {
+  fixture f;
+  f.sink->bad = {13};
+  f.src->bad_items = {3};
+  auto j = job_builder("j")
+               .step(chunk_step<int>("numbers")
+                         .reader(number_reader(f.src))
+                         .processor([](int i) -> std::optional<int> {  // no shared state: runs on 2 threads
+                           if (i == 8) throw harmless_error("process failure at item 8");
+                           return i;
+                         })
+                         .writer(failing_writer(f.sink))
+                         .commit_interval(5)
+                         .threads(2)
+                         .skip<parse_error>()
+                         .skip<harmless_error>()
+                         .skip<write_failure>()
+                         .skip_limit(5))
+               .build();
+  auto r = f.run(j);
+  CHECK(r.status == batch_status::completed);
+  auto c = f.counts(r);
+  CHECK(c.read_skip == 1);
+  CHECK(c.process_skip == 1);
+  CHECK(c.write_skip == 1);
+  CHECK(c.rollback == 3);  // 8 in process, the chunk 11..15 at write, then 13 alone
+  CHECK(f.sink->out == iota_without(20, {3, 8, 13}));
+}

@@ -331,7 +331,9 @@ TEST_CASE("parallel chunk processing: skips in input order; a failure restarts e
   processed = 0;
   auto second = f.run(j);
   CHECK(second.status == batch_status::completed);
-  CHECK(processed.load() == 180);  // items 321..500, once each
+  // Items 321..500 once each, and the 19 other items of the chunk 401..420 once more: the skip of
+  // 407 rolls that chunk back and processes it again without 407 (Spring Batch's rule).
+  CHECK(processed.load() == 180 + 19);
   std::vector<int> expected;
   for (int i = 1; i <= 500; ++i) {
     if (i % 100 != 7) expected.push_back(i);

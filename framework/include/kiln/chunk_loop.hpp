@@ -34,6 +34,7 @@ class chunk_step<I, O>::worker final : public step_worker {
         skip_limit_(def.ft_.skips.limit_for(context().parameters())),
         interval_(std::max<std::int64_t>(1, def.commit_interval_(context().parameters()))),
         keep_inputs_(def.ft_.keeps_inputs()),
+        copy_inputs_(keep_inputs_ || !def.process_listeners_.empty()),
         rng_(static_cast<std::uint64_t>(context().step_execution_id())) {}
 
  protected:
@@ -177,7 +178,7 @@ class chunk_step<I, O>::worker final : public step_worker {
   // The item to hand to a processor: a copy when the chunk may need it again, else the item.
   I processor_input(std::size_t i) {
     if constexpr (std::is_copy_constructible_v<I>) {
-      if (keep_inputs_) return inputs_[i];
+      if (copy_inputs_) return inputs_[i];
     }
     return std::move(inputs_[i]);
   }
@@ -185,7 +186,7 @@ class chunk_step<I, O>::worker final : public step_worker {
   // Processes one input: a copy when the chunk may need it again, else the item itself.
   std::optional<O> call_processor(std::size_t i) {
     if constexpr (std::is_copy_constructible_v<I>) {
-      if (keep_inputs_) {
+      if (copy_inputs_) {
         I copy = inputs_[i];
         return call_processor_with(std::move(copy));
       }
@@ -408,6 +409,7 @@ class chunk_step<I, O>::worker final : public step_worker {
   std::int64_t skip_limit_;
   std::int64_t interval_;
   bool keep_inputs_;
+  bool copy_inputs_;  // the processor gets copies: items kept, or process listeners see them after
   std::mt19937_64 rng_;  // backoff jitter
   std::unique_ptr<item_reader<I>> reader_;
   process_fn processor_;

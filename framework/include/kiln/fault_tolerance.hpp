@@ -73,7 +73,9 @@ class skip_policy {
   void exclude() {
     no_skip_.add<E>();
   }
-  void limit(std::int64_t n) { limit_ = [n](const job_parameters&) { return n; }; }
+  void limit(std::int64_t n) {
+    limit_ = [n](const job_parameters&) { return n; };
+  }
   void limit(std::function<std::int64_t(const job_parameters&)> fn) { limit_ = std::move(fn); }
   [[nodiscard]] bool skippable(const std::exception_ptr& e) const;
   [[nodiscard]] bool any() const { return !skip_.empty(); }
@@ -182,7 +184,8 @@ boost::json::value item_json(const T& item) {
     } else if constexpr (fmt::is_formattable<T>::value) {
       return boost::json::string(fmt::format("{}", item));
     } else {
-      return boost::json::string("(an item Kiln cannot print: give its type a boost::json tag_invoke value_from)");
+      return boost::json::string(
+          "(an item Kiln cannot print: give its type a boost::json tag_invoke value_from)");
     }
   } catch (const std::exception& e) {
     return boost::json::string(std::string("(the item could not be printed: ") + e.what() + ")");

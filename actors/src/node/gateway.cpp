@@ -1,6 +1,7 @@
 #include "gateway.hpp"
 
 #include "dashboard.hpp"
+#include "http_replies.hpp"
 #include "node_impl.hpp"
 #include "schedule_routes.hpp"
 
@@ -24,39 +25,7 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr const char* json_type = "application/json";
 
-int http_status_for(errc code) {
-  switch (code) {
-    case errc::bad_parameter:
-    case errc::bad_usage:
-    case errc::bad_command:
-    case errc::parse: return 400;
-    case errc::unknown_job:
-    case errc::not_found: return 404;
-    case errc::already_running:
-    case errc::instance_complete:
-    case errc::not_restartable:
-    case errc::start_limit_exceeded:
-    case errc::invalid_transition: return 409;
-    case errc::data_dir_locked:
-    case errc::stopped: return 503;
-    default: return 500;
-  }
-}
-
-void send_json(httplib::Response& res, int status, const json::value& body) {
-  res.status = status;
-  res.set_content(json::serialize(body), json_type);
-}
-
-void send_error(httplib::Response& res, int status, std::string_view code, const std::string& message) {
-  send_json(res, status, json::object{{"error", code}, {"message", message}});
-}
-
-void send_error(httplib::Response& res, const error& e) {
-  send_error(res, http_status_for(e.code()), to_string(e.code()), e.message());
-}
 
 // Tokens are compared without an early exit, so timing does not reveal a matching prefix.
 bool constant_time_equal(std::string_view a, std::string_view b) {
@@ -122,37 +91,6 @@ json::object execution_json(const node_impl& node, const job_execution_record& e
   return o;
 }
 
-// cpp-httplib 0.11 reads a POST body that has neither Content-Length nor chunked encoding until the
-// client closes the connection (`curl -X POST url` stalled 5 s, then got 400), and applies
-// max_body_bytes only to bodies with a Content-Length. The POST routes read their body here.
-std::optional<std::string> read_body(const httplib::Request& req, httplib::Response& res,
-                                     const httplib::ContentReader& reader, std::size_t max_bytes) {
-  const bool chunked = req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
-  if (!chunked && !req.has_header("Content-Length")) return std::string();
-  std::string body;
-  bool too_large = false;
-  const bool read = reader([&](const char* data, std::size_t n) {
-    // Past the limit the rest is read and dropped (as cpp-httplib does with a Content-Length body
-    // that is too large): a client still sending would otherwise get a reset instead of the 413.
-    if (too_large || body.size() + n > max_bytes) {
-      too_large = true;
-      body.clear();
-      return true;
-    }
-    body.append(data, n);
-    return true;
-  });
-  if (too_large || res.status == 413) {
-    send_error(res, 413, "payload_too_large",
-               fmt::format("the request body is larger than {} bytes (max_body_bytes)", max_bytes));
-    return std::nullopt;
-  }
-  if (!read) {
-    send_error(res, 400, "bad_usage", "the request body could not be read");
-    return std::nullopt;
-  }
-  return body;
-}
 
 // The body of POST /api/v1/executions.
 struct submission {

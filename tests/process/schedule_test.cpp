@@ -3,6 +3,7 @@
 // killed with -9 and restarted again and again.
 
 #include "support/http_client.hpp"
+#include "support/node_process.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -24,50 +25,6 @@ namespace {
 
 const std::string kiln_bin = KILN_BINARY;
 
-template <class F>
-bool eventually(F pred, double timeout_s = 20) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pred();
-}
-
-// A `kiln node` child in `dir` (data in `dir`/data) on a port it picks; reads the port from its log.
-class node_proc {
- public:
-  explicit node_proc(const temp_dir& dir, const std::vector<std::string>& extra = {})
-      : proc_(kiln_bin, args(extra), dir.path()) {
-    const std::string ready = "listening on http://";
-    auto announced = [&] {
-      const auto out = proc_.out();
-      const auto at = out.find(ready);
-      return at != std::string::npos && out.find('\n', at) != std::string::npos;
-    };
-    const bool up = eventually([&] { return announced() || !proc_.running(); }, 30);
-    INFO("node stderr: " << proc_.err());
-    REQUIRE(up);
-    const auto out = proc_.out();
-    const auto at = out.find(ready);
-    REQUIRE(at != std::string::npos);
-    const auto line = out.substr(at, out.find('\n', at) - at);
-    port_ = std::stoi(line.substr(line.rfind(':') + 1));
-  }
-  [[nodiscard]] http_client http() const { return http_client(port_); }
-  [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  child_process& process() { return proc_; }
-
- private:
-  static std::vector<std::string> args(const std::vector<std::string>& extra) {
-    std::vector<std::string> a{"node", "--listen", "127.0.0.1:0", "--data-dir", "data"};
-    a.insert(a.end(), extra.begin(), extra.end());
-    return a;
-  }
-  child_process proc_;
-  int port_ = 0;
-};
-
 json::object parse(const http_response& r) {
   INFO("body: " << r.body);
   auto v = r.json();
@@ -82,15 +39,6 @@ json::object get_ok(const http_client& h, const std::string& path) {
   return parse(r);
 }
 
-std::string str(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-std::int64_t num(const json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  return v && v->is_int64() ? v->as_int64() : -1;
-}
 
 std::vector<std::string> lines_of(const std::filesystem::path& p) {
   std::vector<std::string> out;

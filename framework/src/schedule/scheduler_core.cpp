@@ -12,6 +12,18 @@ namespace kiln {
 
 namespace {
 
+// What became of `slot` of schedule `s`, proposed at `now`; `manual` for trigger and backfill.
+fire_cmd fire_of(const schedule_record& s, std::int64_t slot, fire_outcome outcome, std::int64_t now, bool manual) {
+  fire_cmd c;
+  c.schedule = s.name;
+  c.slot = slot;
+  c.version = s.version;
+  c.time = now;
+  c.outcome = outcome;
+  c.manual = manual;
+  return c;
+}
+
 void replace_all(std::string& text, std::string_view what, std::string_view with) {
   for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + with.size())) {
     text.replace(pos, what.size(), with);
@@ -199,16 +211,7 @@ expected<schedule_record> make_schedule(const registry& jobs, const schedule_def
 std::vector<fire_cmd> plan_manual(const registry& jobs, const schedule_record& s, const std::vector<std::int64_t>& slots,
                                   overlap_policy overlap, bool previous_runs, std::int64_t now) {
   std::vector<fire_cmd> out;
-  auto base = [&](std::int64_t slot, fire_outcome o) {
-    fire_cmd c;
-    c.schedule = s.name;
-    c.slot = slot;
-    c.version = s.version;
-    c.time = now;
-    c.outcome = o;
-    c.manual = true;
-    return c;
-  };
+  auto base = [&](std::int64_t slot, fire_outcome o) { return fire_of(s, slot, o, now, true); };
   auto fired = [&](std::int64_t slot, bool) {
     auto c = base(slot, fire_outcome::fired);
     if (auto e = build_firing(jobs, s, slot, now)) c.execution = std::move(*e);
@@ -337,15 +340,7 @@ std::vector<fire_cmd> scheduler_core::due(std::int64_t now, const std::set<std::
 std::vector<fire_cmd> scheduler_core::plan(const schedule_record& s, const trigger& t, std::int64_t now) const {
   std::vector<fire_cmd> out;
   if (s.paused) return out;
-  auto base = [&](std::int64_t slot, fire_outcome o) {
-    fire_cmd c;
-    c.schedule = s.name;
-    c.slot = slot;
-    c.version = s.version;
-    c.time = now;
-    c.outcome = o;
-    return c;
-  };
+  auto base = [&](std::int64_t slot, fire_outcome o) { return fire_of(s, slot, o, now, false); };
   auto fired = [&](std::int64_t slot, bool misfired) {
     auto c = base(slot, fire_outcome::fired);
     c.misfired = misfired;

@@ -2,6 +2,7 @@
 // skip in process and write, the skip limit shared by the phases, backoff, no-rollback errors,
 // the write-failure scan, and the skip log across a failure and a restart.
 
+#include "support/job_fixture.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_items.hpp"
 
@@ -70,21 +71,12 @@ class failing_writer final : public item_writer<int> {
   std::shared_ptr<failing_sink> s_;
 };
 
-struct fixture {
-  temp_dir dir;
-  std::unique_ptr<state_store> store;
-  std::unique_ptr<command_log> log;
+struct fixture : job_fixture {
   std::shared_ptr<number_source> src = std::make_shared<number_source>();
   std::shared_ptr<failing_sink> sink = std::make_shared<failing_sink>();
   std::shared_ptr<std::map<int, int>> calls = std::make_shared<std::map<int, int>>();  // processor calls per item
-  job_parameters params;
 
-  fixture() {
-    store = std::move(state_store::open(dir.path() / "data", store_access::read_write).value());
-    log = make_standalone_log(*store);
-    params.set("run", {std::string("1"), true});
-    src->n = 20;
-  }
+  fixture() { src->n = 20; }
 
   // A step over 1..n whose processor throws `E` for items while `fail(i, call)` says so.
   template <class E = transient_failure>
@@ -101,11 +93,6 @@ struct fixture {
                          .commit_interval(interval));
   }
 
-  run_result run(const job& j) {
-    auto r = run_job(j, params, *log);
-    REQUIRE(r);
-    return *r;
-  }
   step_counts counts(const run_result& r) { return store->step_executions(r.execution_id).at(0).counts; }
 };
 

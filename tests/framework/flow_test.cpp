@@ -1,6 +1,7 @@
 // Conditional flows over a real RocksDB folder: transitions on exit codes with * and ?, deciders,
 // end/fail/stop_and_restart, the sequential default, and restarts that follow the flow.
 
+#include "support/job_fixture.hpp"
 #include "support/temp_dir.hpp"
 
 #include <kiln/command_log.hpp>
@@ -14,22 +15,13 @@
 #include <stdexcept>
 
 using namespace kiln;
+using kiln::test::job_fixture;
 using kiln::test::temp_dir;
 
 namespace {
 
-struct fixture {
-  temp_dir dir;
-  std::unique_ptr<state_store> store;
-  std::unique_ptr<command_log> log;
+struct fixture : job_fixture {
   std::vector<std::string> trace;  // the steps that ran, in order
-  job_parameters params;
-
-  fixture() {
-    store = std::move(state_store::open(dir.path() / "data", store_access::read_write).value());
-    log = make_standalone_log(*store);
-    params.set("run", {std::string("1"), true});
-  }
 
   // A tasklet step that records that it ran, then completes, throws, or sets its exit code via
   // the `exit` context key (kiln maps a tasklet's thrown error to FAILED).
@@ -41,11 +33,6 @@ struct fixture {
     });
   }
 
-  run_result run(const job& j) {
-    auto r = run_job(j, params, *log);
-    REQUIRE(r);
-    return *r;
-  }
 };
 
 }  // namespace

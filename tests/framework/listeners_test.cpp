@@ -1,6 +1,7 @@
 // Listeners over a real RocksDB folder: the order Spring Batch calls them in, an after_step
 // that changes the exit status, an after_job that changes the job's, and listener errors.
 
+#include "support/job_fixture.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_items.hpp"
 
@@ -19,26 +20,10 @@ using namespace kiln::test;
 
 namespace {
 
-struct fixture {
-  temp_dir dir;
-  std::unique_ptr<state_store> store;
-  std::unique_ptr<command_log> log;
+struct fixture : job_fixture {
   std::shared_ptr<number_source> src = std::make_shared<number_source>();
   std::shared_ptr<std::vector<int>> out = std::make_shared<std::vector<int>>();
-  job_parameters params;
   std::vector<std::string> events;
-
-  fixture() {
-    store = std::move(state_store::open(dir.path() / "data", store_access::read_write).value());
-    log = make_standalone_log(*store);
-    params.set("run", {std::string("1"), true});
-  }
-
-  run_result run(const job& j) {
-    auto r = run_job(j, params, *log);
-    REQUIRE(r);
-    return *r;
-  }
 
   // A step over 1..3 in chunks of 2 whose processor throws parse_error (skippable) for item 2,
   // with every listener recording into `events`.

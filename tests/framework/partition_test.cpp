@@ -1,6 +1,7 @@
 // Local partitioning, splits and parallel chunk processing over a real RocksDB folder: results,
 // order, and restarts that rerun only what did not complete.
 
+#include "support/job_fixture.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_items.hpp"
 
@@ -26,22 +27,7 @@ using namespace kiln::test;
 
 namespace {
 
-struct fixture {
-  temp_dir dir;
-  std::unique_ptr<state_store> store;
-  std::unique_ptr<command_log> log;
-  job_parameters params;
-
-  fixture() {
-    store = std::move(state_store::open(dir.path() / "data", store_access::read_write).value());
-    log = make_standalone_log(*store);
-    params.set("run", {std::string("1"), true});
-  }
-  run_result run(const job& j) {
-    auto r = run_job(j, params, *log);
-    REQUIRE(r);
-    return *r;
-  }
+struct fixture : job_fixture {
   std::set<std::string> started_steps(std::int64_t execution) {
     std::set<std::string> names;
     for (const auto& s : store->step_executions(execution)) names.insert(s.step_name);

@@ -1,6 +1,7 @@
 // Running whole jobs on one thread (run_job) over a real RocksDB folder: the chunk loop's counts,
 // skips, failures, restarts and stops, by Spring Batch's rules.
 
+#include "support/job_fixture.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_items.hpp"
 
@@ -18,31 +19,15 @@ using namespace kiln::test;
 
 namespace {
 
-struct fixture {
-  temp_dir dir;
-  std::unique_ptr<state_store> store;
-  std::unique_ptr<command_log> log;
+struct fixture : job_fixture {
   std::shared_ptr<number_source> src = std::make_shared<number_source>();
   std::shared_ptr<std::vector<int>> out = std::make_shared<std::vector<int>>();
-  job_parameters params;
-
-  fixture() {
-    store = std::move(state_store::open(dir.path() / "data", store_access::read_write).value());
-    log = make_standalone_log(*store);
-    params.set("run", {std::string("1"), true});
-  }
 
   chunk_step<int> numbers_step(std::int64_t interval = 5) {
     return std::move(chunk_step<int>("numbers")
                          .reader(number_reader(src))
                          .writer(vector_writer(out))
                          .commit_interval(interval));
-  }
-
-  run_result run(const job& j, const std::atomic<bool>* stop = nullptr) {
-    auto r = run_job(j, params, *log, stop);
-    REQUIRE(r);
-    return *r;
   }
 
   std::vector<step_execution_record> steps(std::int64_t execution) { return store->step_executions(execution); }

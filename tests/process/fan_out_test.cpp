@@ -1,6 +1,7 @@
 // fan-out through real `kiln run` processes: one write-item child execution per input line; after
 // a child fails, the rerun restarts that child only and relaunches none that completed.
 
+#include "support/kiln_cli.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -15,12 +16,6 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-const std::string kiln_bin = KILN_BINARY;
-
-process_result run_kiln(const temp_dir& dir, std::vector<std::string> args) {
-  return run_process(kiln_bin, args, dir.path());
-}
 
 // item -> statuses of its write-item executions, oldest first.
 std::map<std::string, std::vector<std::string>> children(const temp_dir& dir) {

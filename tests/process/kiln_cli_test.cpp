@@ -1,5 +1,6 @@
 // Process-level tests of `kiln run` and friends: real processes, real RocksDB folders, kill -9.
 
+#include "support/kiln_cli.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -18,16 +19,6 @@ namespace json = boost::json;
 namespace {
 
 const std::string kiln_bin = KILN_BINARY;
-
-process_result run_kiln(const temp_dir& dir, std::vector<std::string> args) {
-  return run_process(kiln_bin, args, dir.path());
-}
-
-std::int64_t execution_id_of(const process_result& r) {
-  const auto pos = r.out.find("execution ");
-  REQUIRE(pos != std::string::npos);
-  return std::stoll(r.out.substr(pos + 10));
-}
 
 json::object show(const temp_dir& dir, std::int64_t id, const std::string& data = "kiln-data") {
   auto r = run_kiln(dir, {"show", std::to_string(id), "--json", "--data-dir", data});

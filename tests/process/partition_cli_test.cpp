@@ -1,6 +1,7 @@
 // csv-to-jsonl with threads=N and partitions=N, as a user runs it: the output is byte-identical
 // to the plain run's, also after kill -9 and a rerun; csv-dir converts a directory per file.
 
+#include "support/kiln_cli.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -16,10 +17,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::string kiln_bin = KILN_BINARY;
-
-process_result run_kiln(const temp_dir& dir, std::vector<std::string> args) {
-  return run_process(kiln_bin, args, dir.path());
-}
 
 std::int64_t parts_size(const fs::path& dir) {
   std::int64_t total = 0;

@@ -1,6 +1,7 @@
 // purge-history through real `kiln run` processes on a real data dir: the dry run lists, the real
 // run deletes only executions that ended before the cutoff, and `kiln executions` agrees.
 
+#include "support/kiln_cli.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -17,16 +18,6 @@ namespace json = boost::json;
 namespace {
 
 const std::string kiln_bin = KILN_BINARY;
-
-process_result run_kiln(const temp_dir& dir, std::vector<std::string> args) {
-  return run_process(kiln_bin, args, dir.path());
-}
-
-std::int64_t execution_id_of(const process_result& r) {
-  const auto pos = r.out.find("execution ");
-  REQUIRE(pos != std::string::npos);
-  return std::stoll(r.out.substr(pos + 10));
-}
 
 std::set<std::int64_t> listed_ids(const temp_dir& dir) {
   auto r = run_kiln(dir, {"executions", "--json", "--limit", "0"});

@@ -419,6 +419,9 @@ TEST_CASE("schedule: firing ahead of the slot, not claimable before it", "[frame
     CHECK(run.run_key == "lone@2026-12-01T00:01:00Z#1");
     CHECK(h.sched("lone").early == std::vector<early_firing>{{slot, slot, run.id, t0}});
     CHECK(h.sched("lone").last_slot == slot);
+    // Its instant has not come: it is still the next fire time.
+    CHECK(upcoming_slots(h.sched("lone"), wake, 2) == std::vector<std::int64_t>{slot, slot + minute});
+    CHECK(upcoming_slots(h.sched("lone"), slot, 1) == std::vector<std::int64_t>{slot + minute});
     // Claims decide by their own time: before the slot nothing, at the slot the execution.
     CHECK(claim_at(*h.store, slot - 1).empty());
     CHECK(claim_at(*h.store, slot) == std::vector<std::int64_t>{run.id});
@@ -621,4 +624,34 @@ TEST_CASE("schedule: pause, update and delete before the slot withdraw a firing 
     REQUIRE(early.size() == 1);
     CHECK(early[0].slot == slot + minute);
   }
+}
+
+TEST_CASE("schedule: firing ahead and its withdrawal replay to byte-identical state", "[framework][schedule][ahead]") {
+  harness a, b;
+  const auto pace = ahead_pace();
+  for (const auto* name : {"x", "y"}) {
+    auto s = every(name, minute);
+    s.jitter_ms = 300;
+    a.create(s);
+    b.apply(decode(encode(command(create_schedule_cmd{s, t0}))).value());
+  }
+  b.core->load(b.store->schedules());
+  auto both = [&](const command& c) {
+    auto ra = a.store->apply(c);
+    auto rb = b.store->apply(decode(encode(c)).value());
+    REQUIRE(ra.has_value() == rb.has_value());
+    if (ra) CHECK(ra->executions == rb->executions);
+  };
+  const auto wake = a.core->next_wake(pace).value();
+  const auto cmds = a.core->due(wake, a.core->horizon(wake, pace), {});
+  REQUIRE_FALSE(cmds.empty());
+  for (const auto& c : cmds) {
+    CHECK(c.execution.not_before > wake);
+    both(c);
+  }
+  both(claim_cmd{"n", 10, {}, {}, wake});  // nothing is claimable yet
+  both(pause_schedule_cmd{"x", "", wake + 1});
+  both(delete_schedule_cmd{"y", wake + 2});
+  CHECK(a.store->queue_depth() == 0);
+  CHECK(a.store->dump() == b.store->dump());
 }

@@ -46,7 +46,8 @@ std::int64_t jitter_of(const schedule_record& s, std::int64_t slot);
 // The trigger of a schedule, validated (a bad cron expression or zone is an error naming it).
 expected<trigger> trigger_of(const schedule_record& s);
 
-// The next `n` nominal slots of `s` after max(now, last_slot); none while paused.
+// The next `n` nominal slots of `s` after max(now, last_slot), and before them the slots fired
+// ahead whose instant is after `now`; none while paused.
 std::vector<std::int64_t> upcoming_slots(const schedule_record& s, std::int64_t now, std::size_t n);
 
 // Nominal slots of `s` in [from, to], at most `limit`.

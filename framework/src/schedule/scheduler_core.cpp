@@ -231,7 +231,12 @@ std::vector<std::int64_t> upcoming_slots(const schedule_record& s, std::int64_t 
   if (s.paused) return out;
   auto t = trigger_of(s);
   if (!t) return out;
-  auto next = t->next_after(std::max(now, s.last_slot));
+  // A slot fired ahead whose instant has not come is still upcoming: its execution waits for it.
+  auto from = std::max(now, s.last_slot);
+  for (const auto& e : s.early) {
+    if (e.not_before > now) from = std::min(from, std::max(now, e.slot - 1));
+  }
+  auto next = t->next_after(from);
   while (next && out.size() < n) {
     out.push_back(*next);
     next = t->next_after(*next);

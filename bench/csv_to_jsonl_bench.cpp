@@ -5,6 +5,7 @@
 // for a small and the full input.
 //
 //   csv_to_jsonl_bench [--rows 5000000] [--interval 1000] [--runs 3] [--dir /tmp/kiln-bench]
+//                      [--data-dir DIR]  (Kiln's data dir; default DIR/kiln-data, next to the files)
 
 #include "example_jobs.hpp"
 #include "sales.hpp"
@@ -233,18 +234,21 @@ int main(int argc, char** argv) {
   std::int64_t rows = 5'000'000, interval = 1000;
   int runs = 3;
   fs::path dir = fs::temp_directory_path() / "kiln-bench";
+  fs::path data_dir;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--rows") rows = std::stoll(argv[i + 1]);
     else if (a == "--interval") interval = std::stoll(argv[i + 1]);
     else if (a == "--runs") runs = std::stoi(argv[i + 1]);
     else if (a == "--dir") dir = argv[i + 1];
+    else if (a == "--data-dir") data_dir = argv[i + 1];
     else {
-      std::fprintf(stderr, "usage: %s [--rows N] [--interval N] [--runs N] [--dir DIR]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--rows N] [--interval N] [--runs N] [--dir DIR] [--data-dir DIR]\n", argv[0]);
       return 2;
     }
   }
   spdlog::set_level(spdlog::level::err);
+  if (data_dir.empty()) data_dir = dir / "kiln-data";
   fs::create_directories(dir);
   const auto small_rows = std::max<std::int64_t>(1, rows / 10);
   std::printf("csv-to-jsonl benchmark: %lld rows (and %lld for the memory check), commit interval %lld, %d runs\n",
@@ -256,7 +260,7 @@ int main(int argc, char** argv) {
   measurement base_last, kiln_last;
   for (int r = 0; r < runs; ++r) {
     auto b = in_child([&] { return hand_written(dir / "in.csv", dir / "hand.jsonl"); });
-    auto k = in_child([&] { return with_kiln(dir / "in.csv", dir / "kiln.jsonl", dir / "kiln-data", interval); });
+    auto k = in_child([&] { return with_kiln(dir / "in.csv", dir / "kiln.jsonl", data_dir, interval); });
     const double br = static_cast<double>(b.items) / b.seconds, kr = static_cast<double>(k.items) / k.seconds;
     std::printf("run %d: hand-written %.0f items/s (%.2fs), kiln %.0f items/s (%.2fs), ratio %.3f, commit p50 %.2f ms p99 %.2f ms\n",
                 r + 1, br, b.seconds, kr, k.seconds, kr / br, k.commit_p50_ms, k.commit_p99_ms);
@@ -289,7 +293,7 @@ int main(int argc, char** argv) {
     if (b) std::fclose(b);
     return same;
   }();
-  auto small = in_child([&] { return with_kiln(dir / "small.csv", dir / "small.jsonl", dir / "kiln-data", interval); });
+  auto small = in_child([&] { return with_kiln(dir / "small.csv", dir / "small.jsonl", data_dir, interval); });
 
   std::printf("\nmedian of %d runs:\n", runs);
   std::printf("  hand-written loop : %.0f items/s\n", median(base_rate));

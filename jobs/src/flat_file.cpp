@@ -30,25 +30,13 @@ std::string_view number_text(std::string_view raw) {
   return s;
 }
 
-// Column names are short: an inline loop beats a call to memcmp.
-bool same_name(const std::string& name, std::string_view column) {
-  if (name.size() != column.size()) return false;
-  for (std::size_t i = 0; i < column.size(); ++i) {
-    if (name[i] != column[i]) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // csv_record
 
-std::size_t csv_record::index_of(std::string_view column) const {
+std::size_t csv_record::search(std::string_view column) const {
   const auto& cols = *columns_;
-  // A mapper asks for the same columns in the same order on every record: try the column after
-  // the last one found before scanning.
-  if (next_guess_ < cols.size() && same_name(cols[next_guess_], column)) return next_guess_++;
   for (std::size_t i = 0; i < cols.size(); ++i) {
     if (same_name(cols[i], column)) {
       next_guess_ = i + 1;
@@ -62,8 +50,6 @@ std::size_t csv_record::index_of(std::string_view column) const {
   }
   throw parse_error(*file_, line_, std::string(column), problem);
 }
-
-std::string_view csv_record::get(std::string_view column) const { return field(column); }
 
 std::int64_t csv_record::get_int64(std::string_view column) const {
   const auto raw = field(column);

@@ -44,7 +44,7 @@ class csv_record {
     return i < fields_.size() ? fields_[i] : std::string_view();
   }
   // The field of the named column. Throws parse_error for an unknown column, listing the columns.
-  [[nodiscard]] std::string_view get(std::string_view column) const;
+  [[nodiscard]] std::string_view get(std::string_view column) const { return field(column); }
   // The field as a whole number; surrounding whitespace and a leading '+' are accepted.
   // Throws parse_error naming file, line and column when the text is not one.
   [[nodiscard]] std::int64_t get_int64(std::string_view column) const;
@@ -63,7 +63,21 @@ class csv_record {
  private:
   friend class detail::csv_input;
   [[nodiscard]] std::string_view field(std::string_view column) const { return (*this)[index_of(column)]; }
-  [[nodiscard]] std::size_t index_of(std::string_view column) const;
+  // A mapper asks for the same columns in the same order on every record: the column after the
+  // last one found is tried first, inline; the others are searched.
+  [[nodiscard]] std::size_t index_of(std::string_view column) const {
+    if (next_guess_ < columns_->size() && same_name((*columns_)[next_guess_], column)) return next_guess_++;
+    return search(column);
+  }
+  [[nodiscard]] std::size_t search(std::string_view column) const;
+  // Column names are short: a loop beats a call to memcmp.
+  static bool same_name(const std::string& name, std::string_view column) {
+    if (name.size() != column.size()) return false;
+    for (std::size_t i = 0; i < column.size(); ++i) {
+      if (name[i] != column[i]) return false;
+    }
+    return true;
+  }
 
   std::vector<std::string_view> fields_;
   const std::vector<std::string>* columns_ = nullptr;

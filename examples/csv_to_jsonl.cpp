@@ -100,27 +100,46 @@ void append_file(const std::string& from, int to_fd, const std::string& to) {
   }
 }
 
-// Concatenates OUTPUT.part0 .. OUTPUT.part<N-1> into OUTPUT, then removes the parts. The first
-// call writes the whole output from scratch (so a restart after a crash mid-merge writes it
-// again, identically) and is committed; the second removes the parts. Like the JSON Lines
-// writer by default, it leaves syncing the output to the kernel: exactly-once after a crash of
-// the process, not after a power loss.
+// Makes OUTPUT of OUTPUT.part0 .. OUTPUT.part<N-1> and removes the parts. Part 0 becomes the
+// output by a rename; only the others are copied. Three calls, each committed:
+//   1. renames part 0 to OUTPUT and records its size;
+//   2. cuts OUTPUT to that size and appends the other parts, so that a rerun after a crash here
+//      writes the same bytes again;
+//   3. removes the other parts.
+// A rerun after a crash in call 1 finds part 0 already renamed: nothing has been appended to
+// OUTPUT yet, so its size is that of part 0. Like the JSON Lines writer by default, it leaves
+// syncing the output to the kernel: exactly-once after a crash of the process, not after a power
+// loss.
 repeat_status merge_parts(step_context& ctx) {
   const std::string output = ctx.resolve("{output}");
   const auto parts = ctx.parameters().get_int64("partitions");
+  auto part = [&](std::int64_t i) { return output + ".part" + std::to_string(i); };
   auto& state = ctx.context();
-  if (!state.contains("merged")) {
-    detail::file_descriptor out(::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!out.valid()) throw io_error("cannot write '" + output + "': " + std::strerror(errno));
-    for (std::int64_t i = 0; i < parts; ++i) {
-      append_file(output + ".part" + std::to_string(i), out.get(), output);
+  if (state.contains("merged")) {
+    for (std::int64_t i = 1; i < parts; ++i) std::filesystem::remove(part(i));
+    return repeat_status::finished;
+  }
+  const auto* first_size = state.if_contains("first_part_size");
+  if (!first_size) {
+    if (::rename(part(0).c_str(), output.c_str()) != 0 && errno != ENOENT) {
+      throw io_error("cannot rename '" + part(0) + "' to '" + output + "': " + std::strerror(errno));
     }
-    if (!out.reset()) throw io_error("cannot write '" + output + "': " + std::strerror(errno));
-    state["merged"] = true;
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(output, ec);
+    if (ec) throw io_error("cannot read partition output '" + part(0) + "': " + ec.message());
+    state["first_part_size"] = static_cast<std::int64_t>(size);
     return repeat_status::continuable;
   }
-  for (std::int64_t i = 0; i < parts; ++i) std::filesystem::remove(output + ".part" + std::to_string(i));
-  return repeat_status::finished;
+  const auto size = static_cast<off_t>(first_size->as_int64());
+  detail::file_descriptor out(::open(output.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!out.valid()) throw io_error("cannot write '" + output + "': " + std::strerror(errno));
+  if (::ftruncate(out.get(), size) != 0 || ::lseek(out.get(), size, SEEK_SET) != size) {
+    throw io_error("cannot write '" + output + "': " + std::strerror(errno));
+  }
+  for (std::int64_t i = 1; i < parts; ++i) append_file(part(i), out.get(), output);
+  if (!out.reset()) throw io_error("cannot write '" + output + "': " + std::strerror(errno));
+  state["merged"] = true;
+  return repeat_status::continuable;
 }
 
 // [docs:partitioning]

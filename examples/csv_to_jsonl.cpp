@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <sys/stat.h>
 #include <vector>
 #include <unistd.h>
 
@@ -100,16 +101,14 @@ void append_file(const std::string& from, int to_fd, const std::string& to) {
   }
 }
 
-// Makes OUTPUT of OUTPUT.part0 .. OUTPUT.part<N-1> and removes the parts. Part 0 becomes the
-// output by a rename; only the others are copied. Three calls, each committed:
-//   1. renames part 0 to OUTPUT and records its size;
-//   2. cuts OUTPUT to that size and appends the other parts, so that a rerun after a crash here
+// Completes OUTPUT, which partition 0 wrote, with OUTPUT.part1 .. OUTPUT.part<N-1>, and removes
+// the parts. Three calls, each committed:
+//   1. records the size of OUTPUT as partition 0 left it;
+//   2. cuts OUTPUT to that size and appends the parts, so that a rerun after a crash here
 //      writes the same bytes again;
-//   3. removes the other parts.
-// A rerun after a crash in call 1 finds part 0 already renamed: nothing has been appended to
-// OUTPUT yet, so its size is that of part 0. Like the JSON Lines writer by default, it leaves
-// syncing the output to the kernel: exactly-once after a crash of the process, not after a power
-// loss.
+//   3. removes the parts.
+// Like the JSON Lines writer by default, it leaves syncing the output to the kernel:
+// exactly-once after a crash of the process, not after a power loss.
 repeat_status merge_parts(step_context& ctx) {
   const std::string output = ctx.resolve("{output}");
   const auto parts = ctx.parameters().get_int64("partitions");
@@ -121,19 +120,18 @@ repeat_status merge_parts(step_context& ctx) {
   }
   const auto* first_size = state.if_contains("first_part_size");
   if (!first_size) {
-    if (::rename(part(0).c_str(), output.c_str()) != 0 && errno != ENOENT) {
-      throw io_error("cannot rename '" + part(0) + "' to '" + output + "': " + std::strerror(errno));
-    }
     std::error_code ec;
     const auto size = std::filesystem::file_size(output, ec);
-    if (ec) throw io_error("cannot read partition output '" + part(0) + "': " + ec.message());
+    if (ec) throw io_error("cannot read the output of partition 0 '" + output + "': " + ec.message());
     state["first_part_size"] = static_cast<std::int64_t>(size);
     return repeat_status::continuable;
   }
   const auto size = static_cast<off_t>(first_size->as_int64());
   detail::file_descriptor out(::open(output.c_str(), O_WRONLY | O_CLOEXEC));
   if (!out.valid()) throw io_error("cannot write '" + output + "': " + std::strerror(errno));
-  if (::ftruncate(out.get(), size) != 0 || ::lseek(out.get(), size, SEEK_SET) != size) {
+  struct stat st {};
+  if (::fstat(out.get(), &st) != 0 || (st.st_size > size && ::ftruncate(out.get(), size) != 0) ||
+      ::lseek(out.get(), size, SEEK_SET) != size) {
     throw io_error("cannot write '" + output + "': " + std::strerror(errno));
   }
   for (std::int64_t i = 1; i < parts; ++i) append_file(part(i), out.get(), output);
@@ -142,18 +140,30 @@ repeat_status merge_parts(step_context& ctx) {
   return repeat_status::continuable;
 }
 
+// Adds `partition.suffix` to each partition of the plan: "" for partition 0, which writes
+// straight into the output, ".part<i>" for the others, whose part files the merge appends.
+partitioner with_output_suffix(partitioner split) {
+  return [split = std::move(split)](const step_context& ctx, std::int64_t grid_size) {
+    auto plan = split(ctx, grid_size);
+    for (std::size_t i = 0; i < plan.size(); ++i) {
+      plan[i].set("partition.suffix", {i == 0 ? std::string() : ".part" + std::to_string(i), false});
+    }
+    return plan;
+  };
+}
+
 // [docs:partitioning]
-// partitions=N: the input is split into N line ranges converted in parallel, each into its own
-// part file, which a last step merges in order.
+// partitions=N: the input is split into N line ranges converted in parallel. The first writes
+// the start of the output, the others part files, which a last step appends in order.
 partition_step convert_partitioned_step() {
   csv_options ranges;
   ranges.partition_range = true;  // read only this partition's lines
   auto worker = convert_sales_step();
   worker.reader(flat_file_reader<sale_row>("{input}", map_sale, ranges))
-      .writer(jsonl_writer<sale_row>("{output}.part{partition.index}", write_sale_json))
+      .writer(jsonl_writer<sale_row>("{output}{partition.suffix}", write_sale_json))
       .threads_from(threads_parameter);
   return std::move(partition_step("convert-partitioned")
-                       .partitioner(line_range_partitioner("{input}"))
+                       .partitioner(with_output_suffix(line_range_partitioner("{input}")))
                        .worker(std::move(worker))
                        .grid_size_from([](const job_parameters& p) { return p.get_int64("partitions"); }));
 }

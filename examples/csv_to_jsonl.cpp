@@ -13,6 +13,9 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <future>
+#include <map>
+#include <mutex>
 #include <sys/stat.h>
 #include <vector>
 #include <unistd.h>
@@ -101,6 +104,37 @@ void append_file(const std::string& from, int to_fd, const std::string& to) {
   }
 }
 
+// The outputs of earlier runs being released on another thread, by path.
+std::mutex releases_mutex;
+std::map<std::string, std::future<void>> releases;
+
+// Removes the output of an earlier run at `path` (a regular file with no other link) and frees
+// its pages on another thread. Freeing the pages of a large file takes long (0.1 to 0.4 s for
+// 230 MB on the benchmark machine); done by partition 0's writer, which truncates its file, it
+// would delay that partition and so the whole step, while here it overlaps the partitions' work.
+void release_earlier_output(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) return;
+  detail::file_descriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid() || ::unlink(path.c_str()) != 0) return;  // partition 0's writer truncates it
+  auto done = std::async(std::launch::async, [fd = std::move(fd)]() mutable { fd.reset(); });
+  std::lock_guard lock(releases_mutex);
+  releases[path] = std::move(done);
+}
+
+// Waits until release_earlier_output(path) has freed the file, so that no job leaves work behind.
+void wait_for_release(const std::string& path) {
+  std::future<void> done;
+  {
+    std::lock_guard lock(releases_mutex);
+    if (auto it = releases.find(path); it != releases.end()) {
+      done = std::move(it->second);
+      releases.erase(it);
+    }
+  }
+  if (done.valid()) done.wait();
+}
+
 // Completes OUTPUT, which partition 0 wrote, with OUTPUT.part1 .. OUTPUT.part<N-1>, and removes
 // the parts. Three calls, each committed:
 //   1. records the size of OUTPUT as partition 0 left it;
@@ -120,6 +154,7 @@ repeat_status merge_parts(step_context& ctx) {
   }
   const auto* first_size = state.if_contains("first_part_size");
   if (!first_size) {
+    wait_for_release(output);
     std::error_code ec;
     const auto size = std::filesystem::file_size(output, ec);
     if (ec) throw io_error("cannot read the output of partition 0 '" + output + "': " + ec.message());
@@ -141,10 +176,12 @@ repeat_status merge_parts(step_context& ctx) {
 }
 
 // Adds `partition.suffix` to each partition of the plan: "" for partition 0, which writes
-// straight into the output, ".part<i>" for the others, whose part files the merge appends.
+// straight into the output, ".part<i>" for the others, whose part files the merge appends. A new
+// plan (not a restart) also releases the output of an earlier run.
 partitioner with_output_suffix(partitioner split) {
   return [split = std::move(split)](const step_context& ctx, std::int64_t grid_size) {
     auto plan = split(ctx, grid_size);
+    release_earlier_output(ctx.resolve("{output}"));
     for (std::size_t i = 0; i < plan.size(); ++i) {
       plan[i].set("partition.suffix", {i == 0 ? std::string() : ".part" + std::to_string(i), false});
     }

@@ -24,6 +24,7 @@
 #include <filesystem>
 #include <mutex>
 #include <string>
+#include <ctime>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,8 +41,27 @@ struct measurement {
   std::int64_t items = 0;
   double commit_p50_ms = 0;
   double commit_p99_ms = 0;
+  double thread_cpu_s = 0;   // CPU time of the thread that ran the loop
+  double process_cpu_s = 0;  // CPU time of all threads during the loop
   long peak_rss_kb = 0;
 };
+
+double cpu_seconds(clockid_t clock) {
+  timespec ts{};
+  ::clock_gettime(clock, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// Wall time and CPU time of `fn`, the thread's own and the whole process's.
+template <class F>
+void timed(measurement& m, F fn) {
+  const double t0 = cpu_seconds(CLOCK_THREAD_CPUTIME_ID), p0 = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID);
+  const auto w0 = clock_type::now();
+  fn();
+  m.seconds = std::chrono::duration<double>(clock_type::now() - w0).count();
+  m.thread_cpu_s = cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - t0;
+  m.process_cpu_s = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID) - p0;
+}
 
 // Splits one CSV line (RFC 4180 quoting, no embedded newlines) into fields.
 void split_csv(std::string_view line, std::vector<std::string_view>& fields, std::string& scratch) {
@@ -79,7 +99,7 @@ void split_csv(std::string_view line, std::vector<std::string_view>& fields, std
 // The baseline: read, parse, transform, write, with plain stdio and no checkpoints.
 measurement hand_written(const fs::path& in, const fs::path& out) {
   measurement m;
-  const auto t0 = clock_type::now();
+  timed(m, [&] {
   std::FILE* fin = std::fopen(in.c_str(), "rb");
   std::FILE* fout = std::fopen(out.c_str(), "wb");
   std::vector<char> buf(1 << 20);
@@ -129,7 +149,7 @@ measurement hand_written(const fs::path& in, const fs::path& out) {
   std::fwrite(outbuf.data(), 1, outbuf.size(), fout);
   std::fclose(fout);
   std::fclose(fin);
-  m.seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+  });
   return m;
 }
 
@@ -150,9 +170,8 @@ measurement with_kiln(const fs::path& in, const fs::path& out, const fs::path& d
   auto params = j.parameters_from({"input=" + in.string(), "output=" + out.string(),
                                    "commit_interval=" + std::to_string(interval), "skip_limit=1000000"})
                     .value();
-  const auto t0 = clock_type::now();
-  auto r = run_job(j, params, *log).value();
-  m.seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+  run_result r;
+  timed(m, [&] { r = run_job(j, params, *log).value(); });
   if (r.status != batch_status::completed) {
     std::fprintf(stderr, "kiln run ended %s: %s\n", std::string(to_string(r.status)).c_str(), r.exit.description.c_str());
     std::exit(1);
@@ -241,6 +260,8 @@ int main(int argc, char** argv) {
     const double br = static_cast<double>(b.items) / b.seconds, kr = static_cast<double>(k.items) / k.seconds;
     std::printf("run %d: hand-written %.0f items/s (%.2fs), kiln %.0f items/s (%.2fs), ratio %.3f, commit p50 %.2f ms p99 %.2f ms\n",
                 r + 1, br, b.seconds, kr, k.seconds, kr / br, k.commit_p50_ms, k.commit_p99_ms);
+    std::printf("       cpu: hand-written %.2fs; kiln %.2fs on the loop's thread, %.2fs in all threads\n", b.process_cpu_s,
+                k.thread_cpu_s, k.process_cpu_s);
     base_rate.push_back(br);
     kiln_rate.push_back(kr);
     ratio.push_back(kr / br);

@@ -1,11 +1,19 @@
-// Benchmark: N schedules due in the same second on the embedded default (RocksDB, standalone log).
-// The real scheduler actor fires them; the bench records, for every firing, when it became
-// durable, and reports the firing delay (durable - nominal slot) p50/p99/max and the sustained
-// firings/s. It then checks that every schedule fired exactly once (one execution per schedule,
-// counts.fired == 1, a fire record per run key). Baseline in the same run: the same number of
-// plain create_execution commands proposed through the same log.
+// Benchmark: N schedules due at the same instant on the embedded default (RocksDB, standalone
+// log). The real scheduler actor fires them (ahead of the slot, by the lead it computes); the bench
+// records, for every firing, when it became durable, and reports:
+//   - the firing delay: max(durable, not_before) - slot, i.e. how long after the nominal slot the
+//     execution became runnable (a firing recorded ahead of its slot cannot be claimed before it),
+//     p50/p99/max;
+//   - how early firings were recorded: slot - durable for those durable before the slot (p50, and
+//     the largest and smallest lead), and how many were;
+//   - the sustained firings/s: firings / (last durable - first proposal).
+// It then checks that every schedule fired exactly once (one execution per schedule,
+// counts.fired == 1, a fire record per run key) and that none of the executions could be claimed
+// before the slot. Baseline in the same run: the same number of plain create_execution commands
+// proposed through the same log.
 //
 //   ./build/bench/scheduler_bench [--schedules 10000] [--runs 3] [--dir /tmp/kiln-sched-bench]
+//                                 [--max-lead MS]   (default: the scheduler's 2000; 0 = at the slot)
 
 #include "example_jobs.hpp"
 
@@ -33,6 +41,7 @@ namespace {
 struct options {
   int schedules = 10000;
   int runs = 3;
+  std::int64_t max_lead_ms = kiln::actors::scheduler_config{}.max_lead_ms;
   std::filesystem::path dir = std::filesystem::temp_directory_path() / "kiln-sched-bench";
 };
 
@@ -44,6 +53,8 @@ double percentile(std::vector<double> v, double p) {
 
 struct run_result {
   double p50_ms = 0, p99_ms = 0, max_ms = 0;
+  std::size_t ahead = 0;                                  // firings durable before the slot
+  double lead_p50_ms = 0, lead_max_ms = 0, lead_min_ms = 0;  // slot - durable, over those
   double firings_per_s = 0;
   double baseline_per_s = 0;
   bool exactly_once = false;
@@ -57,13 +68,21 @@ run_result run_once(const options& o, const kiln::registry& jobs, int run) {
   // Durable times come from the log's thread: when each firing's group reached the disk.
   std::mutex mu;
   std::condition_variable done;
-  std::vector<std::int64_t> durable;
+  struct firing {
+    std::int64_t durable = 0;
+    std::int64_t proposed = 0;
+    std::int64_t not_before = 0;
+  };
+  std::vector<firing> durable;
   durable.reserve(static_cast<std::size_t>(o.schedules));
   standalone_log_options lo;
-  lo.on_durable = [&](const command& c, std::chrono::nanoseconds) {
-    if (!std::holds_alternative<fire_cmd>(c)) return;
+  lo.on_durable = [&](const command& c, std::chrono::nanoseconds latency) {
+    const auto* f = std::get_if<fire_cmd>(&c);
+    if (!f) return;
+    const auto t = now_ms();
     std::lock_guard lock(mu);
-    durable.push_back(now_ms());
+    durable.push_back({t, t - std::chrono::duration_cast<std::chrono::milliseconds>(latency).count(),
+                       f->execution.not_before});
     if (durable.size() == static_cast<std::size_t>(o.schedules)) done.notify_all();
   };
   auto log = make_standalone_log(*store, lo);
@@ -93,6 +112,7 @@ run_result run_once(const options& o, const kiln::registry& jobs, int run) {
   {
     caf::actor_system sys{cfg};
     actors::scheduler_config sc;
+    sc.max_lead_ms = o.max_lead_ms;
     auto scheduler = actors::spawn_scheduler(sys, jobs, *log, sc);
     caf::anon_send(scheduler, actors::leader_atom::value, true);
     std::unique_lock lock(mu);
@@ -100,14 +120,33 @@ run_result run_once(const options& o, const kiln::registry& jobs, int run) {
     lock.unlock();
     caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
   }
+  // Runnable from max(durable, not_before); not_before is the slot (no jitter) or 0 (at the slot).
   std::vector<double> delays;
-  for (auto t : durable) delays.push_back(static_cast<double>(t - slot));
+  std::vector<double> leads;
+  bool early_claimable = false;
+  for (const auto& f : durable) {
+    delays.push_back(static_cast<double>(std::max(f.durable, f.not_before) - slot));
+    if (f.durable < slot) {
+      leads.push_back(static_cast<double>(slot - f.durable));
+      if (f.not_before != slot) early_claimable = true;
+    }
+  }
   out.p50_ms = percentile(delays, 0.5);
   out.p99_ms = percentile(delays, 0.99);
   out.max_ms = delays.empty() ? 0 : *std::max_element(delays.begin(), delays.end());
+  out.ahead = leads.size();
+  if (!leads.empty()) {
+    out.lead_p50_ms = percentile(leads, 0.5);
+    out.lead_max_ms = *std::max_element(leads.begin(), leads.end());
+    out.lead_min_ms = *std::min_element(leads.begin(), leads.end());
+  }
   if (!durable.empty()) {
-    const auto span = std::max<std::int64_t>(1, *std::max_element(durable.begin(), durable.end()) - slot);
-    out.firings_per_s = static_cast<double>(durable.size()) * 1000.0 / static_cast<double>(span);
+    std::int64_t first = durable.front().proposed, last = durable.front().durable;
+    for (const auto& f : durable) {
+      first = std::min(first, f.proposed);
+      last = std::max(last, f.durable);
+    }
+    out.firings_per_s = static_cast<double>(durable.size()) * 1000.0 / static_cast<double>(std::max<std::int64_t>(1, last - first));
   }
 
   // Exactly once: one execution per schedule, each schedule fired once, its run key recorded.
@@ -115,7 +154,10 @@ run_result run_once(const options& o, const kiln::registry& jobs, int run) {
   for (const auto& s : store->schedules()) {
     if (s.counts.fired == 1 && store->fire_outcome_of(s.name, slot, 1) == std::string("fired")) ++ok;
   }
-  out.exactly_once = ok == static_cast<std::size_t>(o.schedules) &&
+  // Fired ahead, yet not claimable before the slot: a claim just before it takes nothing.
+  if (store->queue_claimable(slot - 1) && out.ahead == durable.size()) early_claimable = true;
+  if (early_claimable) spdlog::error("an execution fired ahead of its slot was claimable before it");
+  out.exactly_once = !early_claimable && ok == static_cast<std::size_t>(o.schedules) &&
                      store->queue_depth() == static_cast<std::size_t>(o.schedules) &&
                      durable.size() == static_cast<std::size_t>(o.schedules);
 
@@ -157,8 +199,9 @@ int main(int argc, char** argv) {
     if (a == "--schedules") o.schedules = std::atoi(next().c_str());
     else if (a == "--runs") o.runs = std::atoi(next().c_str());
     else if (a == "--dir") o.dir = next();
+    else if (a == "--max-lead") o.max_lead_ms = std::atoll(next().c_str());
     else {
-      std::fprintf(stderr, "usage: scheduler_bench [--schedules N] [--runs R] [--dir DIR]\n");
+      std::fprintf(stderr, "usage: scheduler_bench [--schedules N] [--runs R] [--dir DIR] [--max-lead MS]\n");
       return 2;
     }
   }
@@ -169,9 +212,10 @@ int main(int argc, char** argv) {
   for (int r = 0; r < o.runs; ++r) {
     auto res = run_once(o, jobs, r);
     std::printf("run %d: %d schedules due at one instant: firing delay p50 %.0f ms  p99 %.0f ms  max %.0f ms  "
-                "%.0f firings/s  exactly once: %s  | baseline create_execution: %.0f/s\n",
-                r + 1, o.schedules, res.p50_ms, res.p99_ms, res.max_ms, res.firings_per_s,
-                res.exactly_once ? "yes" : "NO", res.baseline_per_s);
+                "| recorded ahead %zu, lead p50 %.0f ms (max %.0f, min %.0f)  | %.0f firings/s  exactly once: %s  "
+                "| baseline create_execution: %.0f/s\n",
+                r + 1, o.schedules, res.p50_ms, res.p99_ms, res.max_ms, res.ahead, res.lead_p50_ms, res.lead_max_ms,
+                res.lead_min_ms, res.firings_per_s, res.exactly_once ? "yes" : "NO", res.baseline_per_s);
     std::fflush(stdout);
     results.push_back(res);
   }
@@ -180,8 +224,12 @@ int main(int argc, char** argv) {
     for (const auto& r : results) v.push_back(field(r));
     return percentile(v, 0.5);
   };
-  std::printf("median of %d: delay p50 %.0f ms  p99 %.0f ms  %.0f firings/s  baseline %.0f creates/s\n", o.runs,
-              median([](const run_result& r) { return r.p50_ms; }), median([](const run_result& r) { return r.p99_ms; }),
+  std::printf("median of %d: delay p50 %.0f ms  p99 %.0f ms  lead p50 %.0f ms (min %.0f)  %.0f firings/s  "
+              "baseline %.0f creates/s\n",
+              o.runs, median([](const run_result& r) { return r.p50_ms; }),
+              median([](const run_result& r) { return r.p99_ms; }),
+              median([](const run_result& r) { return r.lead_p50_ms; }),
+              median([](const run_result& r) { return r.lead_min_ms; }),
               median([](const run_result& r) { return r.firings_per_s; }),
               median([](const run_result& r) { return r.baseline_per_s; }));
   const bool all = std::all_of(results.begin(), results.end(), [](const run_result& r) { return r.exactly_once; });

@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
+#include <optional>
 
 namespace kiln::actors {
 
@@ -61,6 +63,8 @@ struct dispatcher_state {
   std::int64_t next_claim = 0;
   std::int64_t reserved = 0;
   bool wake_deferred = false;  // a wake found every free slot reserved by claims in flight
+  // A wake armed for when the earliest waiting execution's not_before comes (ms since epoch).
+  std::optional<std::int64_t> wake_at;
   bool shutting_down = false;
   std::vector<caf::typed_response_promise<std::int64_t>> shutdown_waiters;
 };
@@ -107,7 +111,9 @@ void start_execution(self_ptr self, std::int64_t id) {
     return;
   }
   if (st.config.on_dispatch && record->create_time > 0) {
-    st.config.on_dispatch(static_cast<double>(record->claim_time - record->create_time) / 1000.0);
+    // From when it could be claimed: a firing recorded ahead of its slot waits for not_before.
+    const auto runnable = std::max(record->create_time, record->not_before);
+    st.config.on_dispatch(static_cast<double>(std::max<std::int64_t>(0, record->claim_time - runnable)) / 1000.0);
   }
   auto progress = std::make_shared<run_progress>();
   auto run = std::make_shared<job_run>(*j, record->parameters, *st.log, progress);
@@ -133,8 +139,16 @@ void claim(self_ptr self) {
     if (!st.claims_in_flight.empty()) st.wake_deferred = true;
     return;
   }
+  // Executions that may not be claimed yet (a firing ahead of its slot): wake up when the
+  // earliest of them may, rather than poll.
+  const auto now = now_ms();
+  if (auto next = st.log->state().queue_next_not_before(now);
+      next && (!st.wake_at || *st.wake_at <= now || *next < *st.wake_at)) {
+    st.wake_at = *next;
+    self->delayed_send(self, std::chrono::milliseconds(std::max<std::int64_t>(1, *next - now)), wake_atom::value);
+  }
   // Reading the committed queue first avoids proposing (and syncing) a claim that finds nothing.
-  if (st.log->state().queue_depth() == 0) return;
+  if (!st.log->state().queue_claimable(now)) return;
   claim_cmd c;
   c.node = st.config.node;
   c.max = free;
@@ -152,7 +166,7 @@ void claim(self_ptr self) {
     c.queue_free[queue] = queue_free;
     held.per_queue[queue] = queue_free;
   }
-  c.time = now_ms();
+  c.time = now;
   const auto seq = ++st.next_claim;
   st.reserved += held.slots;
   st.claims_in_flight.emplace(seq, std::move(held));

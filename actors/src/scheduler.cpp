@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <future>
 #include <optional>
 #include <set>
@@ -17,6 +18,7 @@ struct scheduler_state {
   command_log* log = nullptr;
   scheduler_config config;
   std::unique_ptr<scheduler_core> core;
+  fire_pace pace;                      // measured: how far ahead to fire
   bool leader = false;
   std::int64_t generation = 0;         // of the armed timer; older ticks are ignored
   std::optional<std::int64_t> armed;   // when the armed timer rings
@@ -28,7 +30,7 @@ using self_ptr = scheduler_actor::stateful_pointer<scheduler_state>;
 void arm(self_ptr self) {
   auto& st = self->state;
   if (!st.leader) return;
-  const auto next = st.core->next_due();
+  const auto next = st.core->next_wake(st.pace);
   if (next == st.armed) return;
   st.armed = next;
   ++st.generation;
@@ -37,9 +39,23 @@ void arm(self_ptr self) {
   self->delayed_send(self, std::chrono::milliseconds(delay), tick_atom::value, st.generation);
 }
 
-// Proposes what is due now, batch by batch, and feeds the committed result back to the core.
-// Batches are pipelined: while the log applies one, the next is planned (leaving out schedules
-// with a firing still in flight, whose committed state is not known yet).
+// Learns the log's pace from a pass that proposed `n` firings and took `elapsed_ms` from planning
+// to the last durable result: a small pass measures the latency, a large one the rate.
+void measure(fire_pace& pace, std::size_t n, std::int64_t elapsed_ms) {
+  if (n == 0) return;
+  if (n <= 4) {
+    pace.latency_ms = std::clamp<std::int64_t>((pace.latency_ms + elapsed_ms + 1) / 2, 1, 1000);
+  } else if (n >= 64) {
+    const auto work = std::max<std::int64_t>(1, elapsed_ms - pace.latency_ms);
+    const double rate = static_cast<double>(n) / static_cast<double>(work);
+    pace.per_ms = std::clamp((pace.per_ms + rate) / 2, 0.2, 1000.0);
+  }
+}
+
+// Proposes what is due now, and what must be proposed now to be durable by its instant, batch by
+// batch, and feeds the committed result back to the core. Batches are pipelined: while the log
+// applies one, the next is planned (leaving out schedules with a firing still in flight, whose
+// committed state is not known yet).
 void fire_due(self_ptr self) {
   auto& st = self->state;
   if (!st.leader) return;
@@ -49,8 +65,10 @@ void fire_due(self_ptr self) {
   };
   std::vector<proposal> pending;
   std::set<std::string> in_flight;
+  const auto start = now_ms();
+  const auto until = st.core->horizon(start, st.pace);
   for (;;) {
-    auto cmds = st.core->due(now_ms(), in_flight);
+    auto cmds = st.core->due(now_ms(), until, in_flight);
     for (auto& c : cmds) {
       in_flight.insert(c.schedule);
       auto f = st.log->propose_async(c);
@@ -77,6 +95,7 @@ void fire_due(self_ptr self) {
     }
     if (st.config.on_fire) st.config.on_fire(c, *r, durable);
   }
+  measure(st.pace, pending.size(), now_ms() - start);
   for (const auto& name : in_flight) {
     if (auto s = st.log->state().schedule(name)) st.core->put(*s);
     else st.core->forget(name);
@@ -99,6 +118,9 @@ scheduler_actor::behavior_type scheduler_behavior(self_ptr self, const registry*
     auto e = log->state().execution(id);
     return e && is_running(e->status);
   };
+  st.pace.max_lead_ms = std::max<std::int64_t>(0, st.config.max_lead_ms);
+  st.pace.per_ms = std::max(st.config.initial_firings_per_s, 1.0) / 1000.0;
+  st.pace.latency_ms = std::max<std::int64_t>(1, st.config.initial_latency_ms);
   scheduler_core_options o;
   o.max_batch = st.config.max_batch;
   st.core = std::make_unique<scheduler_core>(std::move(env), o);

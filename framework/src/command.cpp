@@ -32,7 +32,8 @@ std::string encode(const command& c) {
                                 {"priority", x.priority},
                                 {"forbid_concurrent", x.forbid_concurrent},
                                 {"node", x.node},
-                                {"run_key", x.run_key}};
+                                {"run_key", x.run_key},
+                                {"not_before", x.not_before}};
           },
           [](const start_execution_cmd& x) {
             return json::object{{"type", "start_execution"}, {"execution_id", x.execution_id}, {"time", x.time}};
@@ -154,7 +155,8 @@ expected<command> decode(std::string_view text) {
   command out;
   if (type == "create_execution") {
     create_execution_cmd x{r.str("job"), {}, r.boolean("restartable", true), time, r.str("queue"),
-                           r.i64("priority"), r.boolean("forbid_concurrent"), r.str("node"), r.str("run_key")};
+                           r.i64("priority"), r.boolean("forbid_concurrent"), r.str("node"), r.str("run_key"),
+                           r.i64("not_before")};
     if (const auto* p = r.raw("parameters")) {
       auto params = job_parameters::from_json(*p);
       if (!params) return std::unexpected(params.error());

@@ -63,6 +63,7 @@ json::value to_json(const job_execution_record& r) {
                       {"claim_time", r.claim_time},
                       {"restart_step", r.restart_step}};
   if (!r.run_key.empty()) o["run_key"] = r.run_key;
+  if (r.not_before > 0) o["not_before"] = r.not_before;
   return o;
 }
 
@@ -84,6 +85,7 @@ expected<job_execution_record> job_execution_from_json(const json::value& v) {
   out.claim_time = r.i64("claim_time");
   out.restart_step = r.str("restart_step");
   out.run_key = r.str("run_key");
+  out.not_before = r.i64("not_before");
   if (!r.ok() || !status) return fail(errc::storage, "corrupt job execution record");
   out.status = *status;
   if (const auto* p = r.raw("parameters")) {

@@ -30,6 +30,15 @@ std::string_view number_text(std::string_view raw) {
   return s;
 }
 
+// Column names are short: an inline loop beats a call to memcmp.
+bool same_name(const std::string& name, std::string_view column) {
+  if (name.size() != column.size()) return false;
+  for (std::size_t i = 0; i < column.size(); ++i) {
+    if (name[i] != column[i]) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -39,9 +48,9 @@ std::size_t csv_record::index_of(std::string_view column) const {
   const auto& cols = *columns_;
   // A mapper asks for the same columns in the same order on every record: try the column after
   // the last one found before scanning.
-  if (next_guess_ < cols.size() && cols[next_guess_] == column) return next_guess_++;
+  if (next_guess_ < cols.size() && same_name(cols[next_guess_], column)) return next_guess_++;
   for (std::size_t i = 0; i < cols.size(); ++i) {
-    if (cols[i] == column) {
+    if (same_name(cols[i], column)) {
       next_guess_ = i + 1;
       return i;
     }

@@ -202,3 +202,48 @@ TEST_CASE("queue: execution pages go below 'before' and end at id 1", "[framewor
   CHECK(ids(0).empty());
   CHECK(ids(-7).empty());
 }
+
+TEST_CASE("queue: an execution with not_before waits for a claim at or after it", "[framework][queue]") {
+  temp_dir dir;
+  auto s = open_store(dir);
+  auto later = submit("j", "1", 10);
+  later.not_before = 6000;
+  auto early = submitted(*s, later);
+  CHECK(s->execution(early)->not_before == 6000);
+  CHECK_FALSE(s->queue_claimable(5999));
+  CHECK(s->queue_claimable(6000));
+  CHECK(s->queue_next_not_before(5000) == 6000);
+  CHECK_FALSE(s->queue_next_not_before(6000));
+  auto now = submitted(*s, submit("j", "2", 0));
+  CHECK(s->queue_claimable(5000));
+  // The claim's own time decides: at 5000 the higher-priority execution is passed over.
+  CHECK(claim(*s, 10) == std::vector<std::int64_t>{now});
+  CHECK(s->execution(early)->queued());
+  CHECK_FALSE(s->queue_claimable(5000));
+  auto at = s->apply(claim_cmd{"node-a", 10, {}, {}, 6000});
+  REQUIRE(at);
+  CHECK(at->executions == std::vector<std::int64_t>{early});
+  CHECK_FALSE(s->queue_next_not_before(0));
+
+  // The index of not_before times is rebuilt when the store opens again.
+  auto third = submit("j", "3", 0);
+  third.not_before = 9000;
+  auto waiting = submitted(*s, third);
+  s.reset();
+  s = open_store(dir);
+  CHECK_FALSE(s->queue_claimable(8999));
+  CHECK(s->queue_next_not_before(8000) == 9000);
+  CHECK(claim(*s, 10).empty());
+  CHECK(s->apply(cancel_cmd{waiting, 7000}));
+  CHECK_FALSE(s->queue_next_not_before(0));
+  CHECK_FALSE(s->queue_claimable(9000));
+
+  // Only a queued execution can wait; the command survives encode/decode.
+  auto direct = submit("j", "4", 0, "");
+  direct.not_before = 9000;
+  auto refused = s->apply(direct);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code() == errc::bad_command);
+  auto round = std::get<create_execution_cmd>(decode(encode(command(third))).value());
+  CHECK(round.not_before == 9000);
+}

@@ -10,6 +10,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <map>
 
 using namespace kiln;
@@ -77,6 +80,18 @@ struct harness {
   std::vector<fire_cmd> tick(std::int64_t now) {
     outcomes.clear();
     auto cmds = core->due(now);
+    for (const auto& c : cmds) {
+      auto r = store->apply(c);
+      REQUIRE(r);
+      ++outcomes[r->outcome];
+    }
+    core->load(store->schedules());
+    return cmds;
+  }
+  // The same, firing ahead at `pace` as the scheduler actor does.
+  std::vector<fire_cmd> tick_ahead(std::int64_t now, const fire_pace& pace) {
+    outcomes.clear();
+    auto cmds = core->due(now, core->horizon(now, pace), {});
     for (const auto& c : cmds) {
       auto r = store->apply(c);
       REQUIRE(r);
@@ -362,5 +377,281 @@ TEST_CASE("schedule: commands survive encode/decode and apply deterministically"
   b.apply(decode(encode(command(pause_schedule_cmd{"d", "n", t0 + 6 * minute}))).value());
   a.apply(resume_schedule_cmd{"d", true, t0 + 7 * minute});
   b.apply(decode(encode(command(resume_schedule_cmd{"d", true, t0 + 7 * minute}))).value());
+  CHECK(a.store->dump() == b.store->dump());
+}
+
+namespace {
+
+fire_pace ahead_pace() {
+  fire_pace p;
+  p.per_ms = 5;
+  p.latency_ms = 10;
+  p.max_lead_ms = 2000;
+  return p;
+}
+
+std::vector<std::int64_t> claim_at(state_store& s, std::int64_t time) {
+  auto r = s.apply(claim_cmd{"node-a", 100000, {}, {}, time});
+  REQUIRE(r);
+  return r->executions;
+}
+
+}  // namespace
+
+TEST_CASE("schedule: firing ahead of the slot, not claimable before it", "[framework][schedule][ahead]") {
+  harness h;
+  const auto pace = ahead_pace();
+  const auto slot = t0 + minute;
+  SECTION("a lone slot is proposed a few ms early") {
+    h.create(every("lone", minute));
+    CHECK(pace.lead(1) == 21);  // 2 x 10 ms + 2 x 1 / (5 per ms), rounded up
+    const auto wake = h.core->next_wake(pace).value();
+    CHECK(wake == slot - 21);
+    CHECK(h.tick_ahead(wake - 1, pace).empty());
+    auto cmds = h.tick_ahead(wake, pace);
+    REQUIRE(cmds.size() == 1);
+    CHECK_FALSE(cmds[0].misfired);
+    CHECK(h.outcomes["fired"] == 1);
+    auto run = h.runs().at(0);
+    CHECK(run.not_before == slot);
+    CHECK(run.create_time == wake);
+    CHECK(run.queued());
+    CHECK(run.run_key == "lone@2026-12-01T00:01:00Z#1");
+    CHECK(h.sched("lone").early == std::vector<early_firing>{{slot, slot, run.id, t0}});
+    CHECK(h.sched("lone").last_slot == slot);
+    // Its instant has not come: it is still the next fire time.
+    CHECK(upcoming_slots(h.sched("lone"), wake, 2) == std::vector<std::int64_t>{slot, slot + minute});
+    CHECK(upcoming_slots(h.sched("lone"), slot, 1) == std::vector<std::int64_t>{slot + minute});
+    // Claims decide by their own time: before the slot nothing, at the slot the execution.
+    CHECK(claim_at(*h.store, slot - 1).empty());
+    CHECK(claim_at(*h.store, slot) == std::vector<std::int64_t>{run.id});
+    // The slot is decided: at its instant nothing fires again, and the next slot comes next.
+    CHECK(h.tick(slot).empty());
+    CHECK(h.core->next_due() == slot + minute);
+  }
+  SECTION("slots due together are proposed by a lead that grows with their number, capped") {
+    for (int i = 0; i < 300; ++i) h.create(every(fmt::format("m{:04}", i), minute));
+    CHECK(pace.lead(300) == 140);
+    CHECK(pace.lead(100000) == 2000);
+    const auto wake = h.core->next_wake(pace).value();
+    CHECK(wake == slot - 140);
+    CHECK(h.core->horizon(wake - 1, pace) == wake - 1);  // nothing must go yet
+    CHECK(h.core->horizon(wake, pace) == slot);
+    std::size_t fired = 0;
+    for (auto now = wake; fired < 300 && now < slot; ++now) fired += h.tick_ahead(now, pace).size();
+    auto runs = h.runs();
+    REQUIRE(runs.size() == 300);
+    CHECK(std::all_of(runs.begin(), runs.end(), [&](const auto& r) { return r.not_before == slot && r.queued(); }));
+    CHECK(claim_at(*h.store, slot - 1).empty());
+    CHECK(claim_at(*h.store, slot).size() == 300);
+  }
+  SECTION("without a lead every slot waits for its instant") {
+    auto none = pace;
+    none.max_lead_ms = 0;
+    h.create(every("z", minute));
+    CHECK(none.lead(1000) == 0);
+    CHECK(h.core->next_wake(none) == h.core->next_due());
+    CHECK(h.tick_ahead(slot - 1, none).empty());
+    h.tick_ahead(slot, none);
+    CHECK(h.runs().at(0).not_before == 0);
+    CHECK(h.sched("z").early.empty());
+  }
+  SECTION("jitter: not_before is the slot's instant") {
+    auto s = every("j", minute);
+    s.jitter_ms = 5000;
+    h.create(s);
+    const auto instant = slot + jitter_of(s, slot);
+    CHECK(h.core->next_wake(pace) == instant - 21);
+    h.tick_ahead(instant - 21, pace);
+    CHECK(h.runs().at(0).not_before == instant);
+  }
+  SECTION("allow: a frequent schedule has several slots ahead, each with its own not_before") {
+    h.create(every("f", 100));
+    auto wide = pace;
+    wide.latency_ms = 200;  // lead 401 ms
+    for (int i = 0; i < 4; ++i) {
+      const auto wake = h.core->next_wake(wide).value();
+      CHECK(wake == t0 + 100 * (i + 1) - 401);
+      CHECK(h.tick_ahead(wake, wide).size() == 1);
+    }
+    auto runs = h.runs();
+    REQUIRE(runs.size() == 4);
+    for (std::size_t i = 0; i < runs.size(); ++i) CHECK(runs[i].not_before == t0 + 100 * static_cast<std::int64_t>(i + 1));
+    CHECK(h.sched("f").early.size() == 4);
+    CHECK(claim_at(*h.store, t0 + 250).size() == 2);
+  }
+  SECTION("misfire accounting is the same as without firing ahead") {
+    harness plain;
+    auto late = every("late", minute);
+    late.misfire = misfire_policy::fire_all;
+    h.create(late);
+    plain.create(late);
+    // Slots 1-4 are more than 60 s late (misfired), 5 is late within the threshold.
+    const auto now = t0 + 5 * minute + 59 * second + 990;
+    h.tick_ahead(now, pace);
+    plain.tick(now);
+    CHECK(h.sched("late").counts == plain.sched("late").counts);
+    CHECK(h.sched("late").counts.misfired_fired == 4);
+    CHECK(h.sched("late").counts.fired == 5);
+    // Then slot 6, 10 ms away, goes ahead: not a misfire.
+    CHECK(h.core->next_wake(pace) == t0 + 6 * minute - 21);
+    h.tick_ahead(now, pace);
+    CHECK(h.sched("late").counts.fired == 6);
+    CHECK(h.sched("late").counts.misfired_fired == 4);
+    CHECK(h.runs().back().not_before == t0 + 6 * minute);
+  }
+}
+
+TEST_CASE("schedule: overlap decisions are never taken ahead of the slot", "[framework][schedule][ahead]") {
+  harness h;
+  const auto pace = ahead_pace();
+  auto s = every("o", minute);
+  for (auto policy : {overlap_policy::skip, overlap_policy::buffer_one, overlap_policy::cancel_running}) {
+    DYNAMIC_SECTION("overlap " << to_string(policy)) {
+      s.overlap = policy;
+      h.create(s);
+      // No previous run: the slot fires ahead.
+      h.tick_ahead(t0 + minute - 21, pace);
+      REQUIRE(h.runs().size() == 1);
+      const auto first = h.runs().at(0);
+      CHECK(first.not_before == t0 + minute);
+      // Its run is still queued or running at the next slot: that one waits for its instant, and
+      // the policy decides then on what runs then.
+      CHECK(h.core->next_wake(pace) == t0 + 2 * minute);
+      CHECK(h.tick_ahead(t0 + 2 * minute - 21, pace).empty());
+      SECTION("the previous run ended just before the slot: it fires") {
+        h.apply(cancel_cmd{first.id, t0 + 2 * minute - 10});
+        h.tick_ahead(t0 + 2 * minute, pace);
+        CHECK(h.outcomes["fired"] == 1);
+        CHECK(h.runs().at(1).not_before == 0);
+      }
+      SECTION("the previous run still runs at the slot: the policy applies") {
+        claim_at(*h.store, t0 + minute);
+        h.tick_ahead(t0 + 2 * minute, pace);
+        if (policy == overlap_policy::skip) CHECK(h.outcomes["skipped_overlap"] == 1);
+        if (policy == overlap_policy::buffer_one) CHECK(h.outcomes["buffered"] == 1);
+        if (policy == overlap_policy::cancel_running) CHECK(h.sched("o").counts.cancelled_running == 1);
+      }
+    }
+  }
+}
+
+TEST_CASE("schedule: pause, update and delete before the slot withdraw a firing recorded ahead",
+          "[framework][schedule][ahead]") {
+  harness h;
+  const auto pace = ahead_pace();
+  const auto slot = t0 + minute;
+  auto s = every("w", minute);
+  s.misfire = misfire_policy::fire_all;
+  h.create(s);
+  h.tick_ahead(slot - 21, pace);
+  REQUIRE(h.runs().size() == 1);
+  const auto id = h.runs().at(0).id;
+  auto withdrawn = [&] {
+    auto e = h.store->execution(id).value();
+    CHECK(e.status == batch_status::stopped);
+    CHECK(e.exit.code == "CANCELLED");
+    CHECK_FALSE(h.store->queue_claimable(slot));
+    CHECK(claim_at(*h.store, slot).empty());
+  };
+  SECTION("pause: the slot is undecided again; resume without catch-up skips it") {
+    auto r = h.store->apply(pause_schedule_cmd{"w", "", slot - 5});
+    REQUIRE(r);
+    CHECK(r->executions == std::vector<std::int64_t>{id});
+    withdrawn();
+    auto p = h.sched("w");
+    CHECK(p.counts.fired == 0);
+    CHECK(p.counts.withdrawn == 1);
+    CHECK(p.last_slot == t0);  // as before the firing
+    CHECK(p.early.empty());
+    CHECK_FALSE(h.store->fire_outcome_of("w", slot, 1));
+    CHECK(h.store->execution(id)->exit.description.find("paused before its slot") != std::string::npos);
+    h.apply(resume_schedule_cmd{"w", false, slot + 10 * second});
+    h.core->load(h.store->schedules());
+    h.tick_ahead(slot + 10 * second, pace);
+    CHECK(h.runs().size() == 1);
+    CHECK(h.core->next_due() == slot + minute);
+  }
+  SECTION("pause, then resume with catch-up: the slot fires once, late") {
+    h.apply(pause_schedule_cmd{"w", "", slot - 5});
+    h.apply(resume_schedule_cmd{"w", true, slot + 10 * second});
+    h.core->load(h.store->schedules());
+    h.tick_ahead(slot + 10 * second, pace);
+    CHECK(h.outcomes["fired"] == 1);
+    auto runs = h.runs();
+    REQUIRE(runs.size() == 2);
+    CHECK(runs[1].run_key == "w@2026-12-01T00:01:00Z#1");
+    CHECK(runs[1].instance_id == runs[0].instance_id);
+    CHECK(runs[1].not_before == 0);
+    CHECK(h.sched("w").counts.fired == 1);
+    CHECK(h.store->fire_outcome_of("w", slot, 1) == std::string("fired"));
+  }
+  SECTION("a pause after the slot's instant leaves the firing alone") {
+    auto r = h.store->apply(pause_schedule_cmd{"w", "", slot});
+    REQUIRE(r);
+    CHECK(r->executions.empty());
+    CHECK(h.store->execution(id)->queued());
+    CHECK(h.sched("w").counts.fired == 1);
+    CHECK(h.sched("w").last_slot == slot);
+  }
+  SECTION("an execution already claimed stays decided") {
+    CHECK(claim_at(*h.store, slot) == std::vector<std::int64_t>{id});
+    auto r = h.store->apply(pause_schedule_cmd{"w", "", slot - 5});
+    REQUIRE(r);
+    CHECK(r->executions.empty());
+    CHECK(h.sched("w").counts.fired == 1);
+    CHECK(h.sched("w").last_slot == slot);
+  }
+  SECTION("update: the old version's firing goes, the new version starts after the update") {
+    auto changed = every("w", 2 * minute);
+    auto r = h.store->apply(update_schedule_cmd{changed, slot - 5});
+    REQUIRE(r);
+    CHECK(r->executions == std::vector<std::int64_t>{id});
+    withdrawn();
+    CHECK(h.sched("w").last_slot == slot - 5);  // as if nothing had fired: the update's time
+    h.core->load(h.store->schedules());
+    CHECK(h.core->next_due() == t0 + 2 * minute);
+  }
+  SECTION("delete cancels it") {
+    auto r = h.store->apply(delete_schedule_cmd{"w", slot - 5});
+    REQUIRE(r);
+    CHECK(r->executions == std::vector<std::int64_t>{id});
+    withdrawn();
+  }
+  SECTION("the record of it goes once its slot has come") {
+    h.tick_ahead(slot + minute - 21, pace);
+    auto early = h.sched("w").early;
+    REQUIRE(early.size() == 1);
+    CHECK(early[0].slot == slot + minute);
+  }
+}
+
+TEST_CASE("schedule: firing ahead and its withdrawal replay to byte-identical state", "[framework][schedule][ahead]") {
+  harness a, b;
+  const auto pace = ahead_pace();
+  for (const auto* name : {"x", "y"}) {
+    auto s = every(name, minute);
+    s.jitter_ms = 300;
+    a.create(s);
+    b.apply(decode(encode(command(create_schedule_cmd{s, t0}))).value());
+  }
+  b.core->load(b.store->schedules());
+  auto both = [&](const command& c) {
+    auto ra = a.store->apply(c);
+    auto rb = b.store->apply(decode(encode(c)).value());
+    REQUIRE(ra.has_value() == rb.has_value());
+    if (ra) CHECK(ra->executions == rb->executions);
+  };
+  const auto wake = a.core->next_wake(pace).value();
+  const auto cmds = a.core->due(wake, a.core->horizon(wake, pace), {});
+  REQUIRE_FALSE(cmds.empty());
+  for (const auto& c : cmds) {
+    CHECK(c.execution.not_before > wake);
+    both(c);
+  }
+  both(claim_cmd{"n", 10, {}, {}, wake});  // nothing is claimable yet
+  both(pause_schedule_cmd{"x", "", wake + 1});
+  both(delete_schedule_cmd{"y", wake + 2});
+  CHECK(a.store->queue_depth() == 0);
   CHECK(a.store->dump() == b.store->dump());
 }

@@ -935,6 +935,7 @@ TEST_CASE("node refuses to start with exit 2 - bad config - no token off loopbac
   write_file(dir / "unknown.json", R"({"max_concurent_jobs": 2})");
   write_file(dir / "type.json", R"({"max_concurrent_jobs": "four"})");
   write_file(dir / "small.json", R"({"max_body_bytes": 10})");
+  write_file(dir / "lead.json", R"({"schedule_max_lead_ms": -1})");
   write_file(dir / "open.json", R"({"listen": "0.0.0.0:0"})");
   struct refusal {
     std::vector<std::string> args;
@@ -945,6 +946,7 @@ TEST_CASE("node refuses to start with exit 2 - bad config - no token off loopbac
       {{"--config", "unknown.json"}, "unknown config key 'max_concurent_jobs'"},
       {{"--config", "type.json"}, "'max_concurrent_jobs' must be an integer"},
       {{"--config", "small.json"}, "max_body_bytes must be at least 1024"},
+      {{"--config", "lead.json"}, "schedule_max_lead_ms must be 0"},
       {{"--config", "missing.json"}, "missing.json"},
       {{"--config", "open.json"}, "refusing to listen on 0.0.0.0:0 without a token"},
       {{"--listen", "0.0.0.0:0"}, "refusing to listen on 0.0.0.0:0 without a token"},

@@ -40,11 +40,15 @@ struct node_options {
   // which lifts no-op throughput by about 40% (docs/benchmarks.md). Raise it for jobs that recurse
   // deeply or keep large arrays on the stack; 0 keeps the system default. Default: 512
   int job_thread_stack_kb = 512;
+  // The scheduler proposes a slot's firing up to this long before the slot (its execution is not
+  // claimed before the slot), so that many slots due together are recorded by then
+  // (docs/scheduler.md, "Firing ahead of the slot"); 0 fires every slot at its instant. Default: 2000
+  std::int64_t schedule_max_lead_ms = 2000;
 };
 
 // Reads a JSON config file; keys are the option names above ("data_dir", "listen", "name",
 // "max_concurrent_jobs", "queues", "queue_limits", "token", "resume_after_shutdown",
-// "max_body_bytes", "http_threads", "job_thread_stack_kb"). Unknown keys and wrong types are errors that name the key.
+// "max_body_bytes", "http_threads", "job_thread_stack_kb", "schedule_max_lead_ms"). Unknown keys and wrong types are errors that name the key.
 expected<node_options> load_node_options(const std::filesystem::path& file, node_options defaults = {});
 // Checks the options (listen address, limits, token rules) with errors that say how to fix them.
 expected<void> validate(const node_options& o);

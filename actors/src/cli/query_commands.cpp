@@ -144,6 +144,10 @@ void print_executions(const json::array& list) {
 void print_execution(const json::object& e) {
   std::cout << fmt::format("execution {}  job {}  instance {}\n", i64(e, "id"), str(e, "job"), i64(e, "instance_id"));
   std::cout << fmt::format("  status      {} (exit {})\n", str(e, "status"), str(e, "exit_code"));
+  if (const auto nb = i64(e, "not_before"); nb > 0 && str(e, "node").empty() && str(e, "status") == "STARTING") {
+    std::cout << fmt::format("  queued      not before {}{}\n", format_timestamp(nb),
+                             nb > now_ms() ? " (fired ahead of its slot; no node claims it before then)" : "");
+  }
   if (!str(e, "exit_description").empty()) {
     // Only a failure's description is an error; a STOPPED or COMPLETED one says why it ended so.
     const bool failed = str(e, "status") == "FAILED";
@@ -343,6 +347,9 @@ int submit(const submit_cli_options& o) {
     const auto status = parse_batch_status(str(e, "status")).value_or(batch_status::failed);
     if (!is_running(status)) break;
     std::string line = str(e, "node").empty() ? fmt::format("queued in '{}'", str(e, "queue")) : str(e, "status");
+    if (const auto nb = i64(e, "not_before"); str(e, "node").empty() && nb > now_ms()) {
+      line += fmt::format(", not before {}", format_timestamp(nb));
+    }
     if (const auto* p = e.if_contains("progress"); p && p->is_object()) {
       const auto& pr = p->as_object();
       line = fmt::format("[{}] read {}  written {}  skipped {}  {}/s", str(pr, "step"), format_count(i64(pr, "read")),

@@ -104,6 +104,13 @@ void print_summary(const json::object& o) {
                            o.at("paused").as_bool() ? "  PAUSED" + (text(o, "pause_note").empty() || text(o, "pause_note") == "-" ? std::string() : ": " + text(o, "pause_note")) : std::string());
   std::cout << fmt::format("  next {}  last {} (execution {}, {})\n", text(o, "next_fire_time"),
                            text(o, "last_fire_time"), text(o, "last_execution_id"), text(o, "last_status"));
+  if (const auto* a = o.if_contains("fired_ahead"); a && a->is_array()) {
+    for (const auto& v : a->as_array()) {
+      const auto& e = v.as_object();
+      std::cout << fmt::format("  fired ahead: slot {} (execution {}, queued, not before {})\n", text(e, "slot"),
+                               text(e, "execution_id"), text(e, "not_before"));
+    }
+  }
 }
 
 int print(const schedule_cli& s, const expected<json::value>& r, const std::function<void(const json::object&)>& human) {
@@ -182,6 +189,10 @@ int show(const schedule_cli& s) {
                              count(o, "fired"), count(o, "misfired_fired"), count(o, "misfired_skipped"),
                              count(o, "overlap_skipped"), count(o, "buffered"), count(o, "cancelled_running"),
                              count(o, "failed"));
+    if (count(o, "withdrawn") > 0) {
+      std::cout << fmt::format("  withdrawn {} (fired ahead, then paused, updated or deleted before the slot)\n",
+                               count(o, "withdrawn"));
+    }
     if (const auto e = text(o, "last_error"); e != "-" && !e.empty()) std::cout << "  last error: " << e << "\n";
     const auto& times = o.at("next_fire_times").as_array();
     if (times.empty()) {

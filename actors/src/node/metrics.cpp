@@ -38,7 +38,7 @@ node_metrics::node_metrics()
                           .Add({}, latency_buckets())),
       dispatch_latency_(prometheus::BuildHistogram()
                             .Name("kiln_dispatch_seconds")
-                            .Help("Dispatch latency: from submission until a node claims the execution")
+                            .Help("Dispatch latency: from when an execution could be claimed (submission, or its not_before) until a node claims it")
                             .Register(*registry_)
                             .Add({}, latency_buckets())),
       queue_depth_(prometheus::BuildGauge()

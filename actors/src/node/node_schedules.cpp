@@ -12,6 +12,7 @@ namespace kiln::node_detail {
 
 actors::scheduler_config node_impl::scheduler_config() {
   actors::scheduler_config sc;
+  sc.max_lead_ms = options_.schedule_max_lead_ms;
   sc.on_fire = [this](const fire_cmd& c, const apply_result& r, std::int64_t durable_ms) {
     auto policy = misfire_policy::fire_once_now;
     if (c.misfired || c.outcome == fire_outcome::skipped_misfire) {

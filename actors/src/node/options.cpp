@@ -56,13 +56,14 @@ expected<node_options> load_node_options(const std::filesystem::path& file, node
       if (key == "name") o.name = *s;
       if (key == "token") o.token = *s;
     } else if (key == "max_concurrent_jobs" || key == "max_body_bytes" || key == "http_threads" ||
-               key == "job_thread_stack_kb") {
+               key == "job_thread_stack_kb" || key == "schedule_max_lead_ms") {
       auto n = int_field(key, value);
       if (!n) return where(n.error());
       if (key == "max_concurrent_jobs") o.max_concurrent_jobs = *n;
       if (key == "max_body_bytes") o.max_body_bytes = static_cast<std::size_t>(std::max<std::int64_t>(*n, 0));
       if (key == "http_threads") o.http_threads = static_cast<int>(*n);
       if (key == "job_thread_stack_kb") o.job_thread_stack_kb = static_cast<int>(std::clamp<std::int64_t>(*n, -1, 1 << 20));
+      if (key == "schedule_max_lead_ms") o.schedule_max_lead_ms = *n;
     } else if (key == "resume_after_shutdown") {
       if (!value.is_bool()) return where(error(errc::bad_usage, "config key 'resume_after_shutdown' must be true or false"));
       o.resume_after_shutdown = value.as_bool();
@@ -86,7 +87,8 @@ expected<node_options> load_node_options(const std::filesystem::path& file, node
     } else {
       return where(error(errc::bad_usage,
                          fmt::format("unknown config key '{}'; known keys: data_dir, listen, name, max_concurrent_jobs, "
-                                     "queues, queue_limits, token, resume_after_shutdown, max_body_bytes, http_threads, job_thread_stack_kb",
+                                     "queues, queue_limits, token, resume_after_shutdown, max_body_bytes, http_threads, job_thread_stack_kb, "
+                                     "schedule_max_lead_ms",
                                      key)));
     }
   }
@@ -108,6 +110,9 @@ expected<void> validate(const node_options& o) {
     return fail(errc::bad_usage, "job_thread_stack_kb must be 0 (system default) or 128-1048576");
   }
   if (o.max_body_bytes < 1024) return fail(errc::bad_usage, "max_body_bytes must be at least 1024");
+  if (o.schedule_max_lead_ms < 0 || o.schedule_max_lead_ms > 60000) {
+    return fail(errc::bad_usage, "schedule_max_lead_ms must be 0 (fire every slot at its instant) to 60000");
+  }
   if (o.name.empty()) return fail(errc::bad_usage, "the node name must not be empty");
   for (const auto& q : o.queues) {
     if (!valid_queue_name(q)) return fail(errc::bad_usage, fmt::format("queue name '{}': use 1-64 letters, digits, '_', '.' or '-'", q));

@@ -23,9 +23,16 @@ schedule_metrics::schedule_metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
       delay_(prometheus::BuildHistogram()
                  .Name("kiln_schedule_firing_delay_seconds")
-                 .Help("Scheduled firings: from the nominal slot until the execution is durable (actual - nominal)")
+                 .Help("Scheduled firings: from the nominal slot until the execution was runnable, i.e. "
+                       "max(durable, not_before) - slot (a firing ahead of its slot runs from its instant)")
                  .Register(*registry_)
                  .Add({}, delay_buckets())),
+      lead_(prometheus::BuildHistogram()
+                .Name("kiln_schedule_fire_lead_seconds")
+                .Help("Scheduled firings recorded ahead of their slot: how long before the slot's instant "
+                      "(not_before) the execution was durable")
+                .Register(*registry_)
+                .Add({}, delay_buckets())),
       firings_(prometheus::BuildCounter()
                    .Name("kiln_schedule_firings_total")
                    .Help("Executions created by schedules, by source (schedule, manual)")
@@ -52,7 +59,11 @@ void schedule_metrics::fired(const fire_cmd& c, const apply_result& r, misfire_p
   const std::string p(to_string(policy));
   if (r.outcome == "fired") {
     firings_.Add({{"source", c.manual ? "manual" : "schedule"}}).Increment();
-    if (!c.manual && !c.from_buffer) delay_.Observe(static_cast<double>(durable_ms - c.slot) / 1000.0);
+    if (!c.manual && !c.from_buffer) {
+      const auto not_before = c.execution.not_before;
+      delay_.Observe(static_cast<double>(std::max(durable_ms, not_before) - c.slot) / 1000.0);
+      if (not_before > 0) lead_.Observe(static_cast<double>(std::max<std::int64_t>(0, not_before - durable_ms)) / 1000.0);
+    }
     if (c.misfired) misfires_.Add({{"policy", p}, {"result", "fired"}}).Increment();
   } else if (r.outcome == "skipped_misfire") {
     misfires_.Add({{"policy", p}, {"result", "skipped"}}).Increment(static_cast<double>(std::max<std::int64_t>(1, c.skipped)));

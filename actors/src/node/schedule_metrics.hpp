@@ -27,6 +27,7 @@ class schedule_metrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Histogram& delay_;
+  prometheus::Histogram& lead_;
   prometheus::Family<prometheus::Counter>& firings_;
   prometheus::Family<prometheus::Counter>& misfires_;
   prometheus::Counter& overlap_skips_;

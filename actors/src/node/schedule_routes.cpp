@@ -124,7 +124,7 @@ expected<schedule_definition> parse_definition(const json::object& o) {
       }
     } else if (key == "version" || key == "paused" || key == "pause_note" || key == "next_fire_time" ||
                key == "next_fire_times" || key == "last_fire_time" || key == "last_execution_id" ||
-               key == "last_status" || key == "last_error" || key == "counts") {
+               key == "last_status" || key == "last_error" || key == "counts" || key == "fired_ahead") {
       continue;  // kept by the node
     } else {
       return fail(errc::bad_usage,
@@ -159,7 +159,16 @@ json::object schedule_json(const job_operator& node, const schedule_record& s) {
   if (s.last_execution_id > 0) {
     if (auto e = node.execution(s.last_execution_id)) last_status = json::value(to_string(e->status));
   }
-  const auto next = upcoming_slots(s, now_ms(), 1);
+  const auto now = now_ms();
+  const auto next = upcoming_slots(s, now, 1);
+  // Slots fired ahead whose instant has not come: their executions wait in the queue until then.
+  json::array ahead;
+  for (const auto& e : s.early) {
+    if (e.not_before <= now) continue;
+    ahead.push_back(json::object{{"slot", format_utc(e.slot)},
+                                 {"not_before", format_timestamp(e.not_before)},
+                                 {"execution_id", e.execution_id}});
+  }
   return json::object{
       {"name", s.name},
       {"job", s.job},
@@ -186,13 +195,15 @@ json::object schedule_json(const job_operator& node, const schedule_record& s) {
       {"last_execution_id", s.last_execution_id > 0 ? json::value(s.last_execution_id) : json::value(nullptr)},
       {"last_status", last_status},
       {"last_error", s.last_error},
+      {"fired_ahead", std::move(ahead)},
       {"counts", json::object{{"fired", s.counts.fired},
                               {"misfired_skipped", s.counts.misfired_skipped},
                               {"misfired_fired", s.counts.misfired_fired},
                               {"overlap_skipped", s.counts.overlap_skipped},
                               {"buffered", s.counts.buffered},
                               {"cancelled_running", s.counts.cancelled_running},
-                              {"failed", s.counts.failed}}}};
+                              {"failed", s.counts.failed},
+                              {"withdrawn", s.counts.withdrawn}}}};
 }
 
 void add_schedule_routes(httplib::Server& s, job_operator& node, std::size_t max_body_bytes) {

@@ -3,10 +3,15 @@
 //
 // One run_once() is one chunk: read up to commit_interval items, process them, write the
 // outputs, save the streams' positions into the context and commit. Fault tolerance follows
-// fault_tolerance.hpp. A rollback inside a chunk never re-reads: the read items stay buffered
-// until the commit. The writer is rolled back by closing it and opening it again with the
-// context as of the last commit (a restartable writer truncates its output there, exactly as on
-// a restart); a writer that cannot undo a write sees the rolled-back items again.
+// fault_tolerance.hpp. The read items stay buffered until the commit, and a rollback processes
+// them again (Spring Batch's transactional processing). Keeping them intact costs a copy of each
+// item per pass, as the processor consumes its item; with a repeatable reader
+// (item_reader::repeatable) the first pass hands the processor the items themselves, and only a
+// rollback restores them, by reopening the reader at the last commit and reading the chunk again
+// (read listeners do not hear that second read, and the read skips of the chunk are not counted
+// again). Passes after a rollback copy. The writer is rolled back by closing it and opening it
+// again with the context as of the last commit (a restartable writer truncates its output there,
+// exactly as on a restart); a writer that cannot undo a write sees the rolled-back items again.
 //
 // A write scan (after a skippable write failure) processes and writes each item alone, each its
 // own writer transaction: after every good item the writer's update() makes it the point a
@@ -34,7 +39,7 @@ class chunk_step<I, O>::worker final : public step_worker {
         skip_limit_(def.ft_.skips.limit_for(context().parameters())),
         interval_(std::max<std::int64_t>(1, def.commit_interval_(context().parameters()))),
         keep_inputs_(def.ft_.keeps_inputs()),
-        copy_inputs_(keep_inputs_ || !def.process_listeners_.empty()),
+        listen_process_(!def.process_listeners_.empty()),
         rng_(static_cast<std::uint64_t>(context().step_execution_id())) {}
 
  protected:
@@ -47,6 +52,11 @@ class chunk_step<I, O>::worker final : public step_worker {
                              "input items; make the item type copyable or drop skip/retry");
     }
     reader_ = def_.reader_();
+    // Copies for every pass unless a rollback can read the chunk again. A no-rollback skip and
+    // the process listeners (which see the item after the processor) need the item intact
+    // without a rollback.
+    copy_always_ = listen_process_ ||
+                   (keep_inputs_ && (!reader_->repeatable() || !def_.ft_.no_rollback.empty()));
     if (def_.processor_) processor_ = def_.processor_(context());
     writer_ = def_.writer_();
     if (def_.processor_ && def_.threads_) {
@@ -137,12 +147,15 @@ class chunk_step<I, O>::worker final : public step_worker {
 
   void clear_chunk() {
     first_pass_ = true;
+    copying_ = copy_always_;
+    consumed_ = false;
     inputs_.clear();
     live_.clear();
     failures_.clear();
     recover_.clear();
     write_failures_ = 0;
     read_skips_.clear();
+    read_skipped_at_.clear();
     process_skips_.clear();
     write_skips_.clear();
   }
@@ -151,47 +164,101 @@ class chunk_step<I, O>::worker final : public step_worker {
   bool read_chunk(step_counts& c) {
     while (static_cast<std::int64_t>(inputs_.size()) < interval_) {
       for (const auto& l : def_.read_listeners_) detail::notify(l.before_read, "before_read");
-      std::optional<I> item;
+      bool got = false;
       try {
-        item = reader_->read();
+        got = reader_->read_into(inputs_);
       } catch (...) {
         const auto e = std::current_exception();
         for (const auto& l : def_.read_listeners_) detail::notify(l.on_read_error, "on_read_error", e);
         if (!ft_.skips.skippable(e)) throw;
         count_skip(c, c.read_skip, e);
         read_skips_.push_back(e);
+        read_skipped_at_.push_back(inputs_.size() + read_skipped_at_.size());
         continue;
       }
-      if (!item) return true;
-      for (const auto& l : def_.read_listeners_) detail::notify(l.after_read, "after_read", *item);
-      inputs_.push_back(std::move(*item));
-      live_.push_back(1);
-      if (keep_inputs_) {
-        failures_.push_back(0);
-        recover_.emplace_back();
+      if (!got) {
+        live_.assign(inputs_.size(), 1);
+        return true;
       }
+      for (const auto& l : def_.read_listeners_) detail::notify(l.after_read, "after_read", inputs_.back());
       ++c.read;
     }
+    live_.assign(inputs_.size(), 1);
     return false;
   }
 
-  // The item to hand to a processor: a copy when the chunk may need it again, else the item.
+  // Gives the chunk back its items after a rollback when the first pass handed them to the
+  // processor: the reader is reopened at the last commit and reads the chunk again. A read that
+  // failed (and was skipped) the first time is dropped whatever it returns now; an item that
+  // cannot be read again fails the step, as the reader broke its promise to be repeatable.
+  void restore_inputs() {
+    copying_ = true;  // later passes keep the items intact
+    if (!consumed_) return;
+    consumed_ = false;
+    reader_->close();
+    reader_open_ = false;
+    reader_->open(context());
+    reader_open_ = true;
+    const std::size_t attempts = inputs_.size() + read_skipped_at_.size();
+    std::size_t next_item = 0;
+    std::size_t next_skip = 0;
+    for (std::size_t a = 0; a < attempts; ++a) {
+      const bool skipped_before = next_skip < read_skipped_at_.size() && read_skipped_at_[next_skip] == a;
+      if (skipped_before) ++next_skip;
+      std::optional<I> item;
+      try {
+        item = reader_->read();
+      } catch (...) {
+        if (skipped_before) continue;
+        throw std::runtime_error("chunk step '" + def_.name() +
+                                 "': its reader says it is repeatable, but after a rollback it failed to read an "
+                                 "item of the chunk again: " + describe_exception(std::current_exception()));
+      }
+      if (skipped_before) continue;
+      if (!item) {
+        throw std::runtime_error("chunk step '" + def_.name() +
+                                 "': its reader says it is repeatable, but after a rollback it ended before the "
+                                 "chunk's items; make repeatable() return false");
+      }
+      inputs_[next_item++] = std::move(*item);
+    }
+  }
+
+  // The per-item fault state, made on the chunk's first fault.
+  void track_faults() {
+    if (failures_.empty()) {
+      failures_.assign(inputs_.size(), 0);
+      recover_.assign(inputs_.size(), nullptr);
+    }
+  }
+
+  // The item to hand to a processor: a copy when the chunk needs it intact, else the item.
   I processor_input(std::size_t i) {
     if constexpr (std::is_copy_constructible_v<I>) {
-      if (copy_inputs_) return inputs_[i];
+      if (copying_) return inputs_[i];
     }
     return std::move(inputs_[i]);
   }
 
-  // Processes one input: a copy when the chunk may need it again, else the item itself.
+  // Processes one input: a copy when the chunk needs it intact, else the item itself.
   std::optional<O> call_processor(std::size_t i) {
     if constexpr (std::is_copy_constructible_v<I>) {
-      if (copy_inputs_) {
+      if (copying_) {
         I copy = inputs_[i];
         return call_processor_with(std::move(copy));
       }
     }
     return call_processor_with(std::move(inputs_[i]));
+  }
+
+  // The processor's result for one input, or nullopt with `error` set when it threw.
+  std::optional<O> try_processor(std::size_t i, bool in_parallel, std::exception_ptr& error) {
+    try {
+      return in_parallel ? parallel_->take(i) : call_processor(i);
+    } catch (...) {
+      error = std::current_exception();
+      return std::nullopt;
+    }
   }
 
   std::optional<O> call_processor_with(I&& item) {
@@ -209,19 +276,21 @@ class chunk_step<I, O>::worker final : public step_worker {
   // throws `rollback`; one that fails the step rethrows.
   void process_pass(step_counts& c) {
     outputs_.clear();
-    const bool listen = !def_.process_listeners_.empty();
+    const bool listen = listen_process_;
+    const bool recovering = !recover_.empty();
+    if (!copying_) consumed_ = true;
     // With threads(n), a chunk's first pass processes its items on the pool up front; a pass
     // after a rollback processes sequentially, as it must call the processor item by item.
     const bool in_parallel = parallel_ && first_pass_;
     first_pass_ = false;
     if (in_parallel) {
       parallel_->process(
-          inputs_.size(), [&](std::size_t i) { return live_[i] && !(keep_inputs_ && recover_[i]); },
+          inputs_.size(), [&](std::size_t i) { return live_[i] && !(recovering && recover_[i]); },
           [&](std::size_t i) -> I { return processor_input(i); });
     }
     for (std::size_t i = 0; i < inputs_.size(); ++i) {
       if (!live_[i]) continue;
-      if (keep_inputs_ && recover_[i]) {
+      if (recovering && recover_[i]) {
         // Retries exhausted (or none allowed) in an earlier pass: Spring Batch's recovery skips
         // the item without calling the processor again.
         skip_in_process(c, i, recover_[i]);
@@ -230,11 +299,10 @@ class chunk_step<I, O>::worker final : public step_worker {
       if (listen) {
         for (const auto& l : def_.process_listeners_) detail::notify(l.before_process, "before_process", inputs_[i]);
       }
-      std::optional<O> out;
-      try {
-        out = in_parallel ? parallel_->take(i) : call_processor(i);
-      } catch (...) {
-        on_process_error(c, i, std::current_exception());
+      std::exception_ptr error;
+      std::optional<O> out = try_processor(i, in_parallel, error);
+      if (error) {
+        on_process_error(c, i, error);
         continue;
       }
       if (listen) {
@@ -264,6 +332,7 @@ class chunk_step<I, O>::worker final : public step_worker {
       return;
     }
     if (!keep_inputs_) std::rethrow_exception(e);
+    track_faults();
     ++failures_[i];
     if (ft_.retries.can_retry(e, failures_[i])) {
       ++c.retry;
@@ -351,6 +420,7 @@ class chunk_step<I, O>::worker final : public step_worker {
   // Undoes what the writer did since the last commit (or scanned item) by reopening it there.
   void roll_back(step_counts& c, const std::exception_ptr& cause) {
     ++c.rollback;
+    restore_inputs();
     if (writer_dirty_) {
       writer_->close();
       writer_->open(context());
@@ -408,13 +478,16 @@ class chunk_step<I, O>::worker final : public step_worker {
   const state_store& store_;
   std::int64_t skip_limit_;
   std::int64_t interval_;
-  bool keep_inputs_;
-  bool copy_inputs_;  // the processor gets copies: items kept, or process listeners see them after
+  bool keep_inputs_;     // skip or retry: a rollback may process the chunk again
+  bool listen_process_;  // process listeners, which see each item after the processor
+  bool copy_always_ = false;  // every pass copies: the items cannot be read again, or must stay intact
   std::mt19937_64 rng_;  // backoff jitter
   std::unique_ptr<item_reader<I>> reader_;
   process_fn processor_;
   std::unique_ptr<detail::parallel_process<I, O>> parallel_;  // set with threads(n > 1)
   bool first_pass_ = true;
+  bool copying_ = false;   // this pass hands the processor copies
+  bool consumed_ = false;  // the processor took items themselves: a rollback must read them again
   std::unique_ptr<item_writer<O>> writer_;
   bool reader_open_ = false;
   bool writer_open_ = false;
@@ -422,8 +495,8 @@ class chunk_step<I, O>::worker final : public step_worker {
   kiln::skip_log skip_log_;
   bool skip_log_open_ = false;
 
-  // The current chunk. Per input: still to process (live_), failed attempts, and the error to
-  // recover from (skip) in the next pass.
+  // The current chunk. Per input: still to process (live_), and from its first fault on, failed
+  // attempts and the error to recover from (skip) in the next pass.
   chunk<I> inputs_;
   std::vector<char> live_;
   std::vector<std::int64_t> failures_;
@@ -432,6 +505,7 @@ class chunk_step<I, O>::worker final : public step_worker {
   chunk<O> outputs_;
   chunk<O> single_;
   std::vector<std::exception_ptr> read_skips_;
+  std::vector<std::size_t> read_skipped_at_;  // which read attempts of the chunk were skipped
   std::vector<std::pair<std::size_t, std::exception_ptr>> process_skips_;
   std::vector<std::pair<O, std::exception_ptr>> write_skips_;
 };

@@ -34,12 +34,17 @@ struct create_execution_cmd {
   bool forbid_concurrent = false; // the job's `concurrency: forbid`; kept with the queue entry
   std::string node;               // the proposer, for an execution run at once
   std::string run_key;            // a schedule's firing: kiln::run_key(schedule, slot, version)
+  // Queued only: no claim whose time is before this (ms since epoch) takes it. A firing proposed
+  // ahead of its slot sets it to the slot's instant. Default: 0, claimable at once.
+  std::int64_t not_before = 0;
 };
 
 // A node with free capacity takes queued executions: in priority order (higher first, then
 // submission order), only from `queues` (empty = every queue), at most `max` in all and at most
 // `queue_free[q]` from queue q (absent = no per-queue limit). A `forbid_concurrent` execution is
-// passed over while another execution of its job runs. The claimed ids come back in
+// passed over while another execution of its job runs, and one whose not_before is after the
+// claim's `time` is passed over until then (the claim's time is its proposer's clock, so the
+// decision is deterministic). The claimed ids come back in
 // apply_result::executions, in claim order.
 struct claim_cmd {
   std::string node;

@@ -26,14 +26,33 @@ class item_stream {
   virtual void close() {}
 };
 
+// The items of one chunk, in input order.
+template <class T>
+using chunk = std::vector<T>;
+
 // read(): the next item, or nullopt at the end of the input (and on every call after it).
 template <class T>
 class item_reader : public virtual item_stream {
  public:
   using item_type = T;
   virtual std::optional<T> read() = 0;
+  // What the chunk loop calls: reads the next item onto the end of `items` and returns true, or
+  // returns false at the end of the input, adding nothing (also when it throws). The default
+  // goes through read(); a reader may build the item in place instead.
+  virtual bool read_into(chunk<T>& items) {
+    auto item = read();
+    if (!item) return false;
+    items.push_back(std::move(*item));
+    return true;
+  }
   // How much of the input has been read, 0..1, when the reader knows (for progress and ETA).
   [[nodiscard]] virtual std::optional<double> fraction_done() const { return std::nullopt; }
+  // True when close() and then open() with the context of the last commit make read() return the
+  // same items again, in the same order (a file from a saved offset, a key range). A chunk step
+  // with skip or retry then hands each item to its processor without keeping a copy, and reads
+  // the chunk again only when a rollback needs its items. Default: false, the step keeps a copy
+  // of every item of the chunk.
+  [[nodiscard]] virtual bool repeatable() const { return false; }
 };
 
 // process(): the output item, or nullopt to filter the item out (counted as filtered, not written).
@@ -43,10 +62,6 @@ class item_processor {
   virtual ~item_processor() = default;
   virtual std::optional<O> process(I item) = 0;
 };
-
-// The items of one chunk, in input order.
-template <class T>
-using chunk = std::vector<T>;
 
 // write(): writes all items of a chunk; must accept an empty chunk. Durability is owed only after
 // update() returned: the position saved there must cover exactly the bytes written so far.

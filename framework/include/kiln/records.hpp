@@ -53,6 +53,7 @@ struct job_execution_record {
   std::int64_t claim_time = 0;  // ms since epoch; when a node took it from its queue
   std::string restart_step;     // where a restart resumes the flow (set by stop_and_restart)
   std::string run_key;          // set when a schedule's firing created it (kiln::run_key)
+  std::int64_t not_before = 0;  // ms since epoch; queued, it cannot be claimed before (0 = at once)
 
   // STARTING and still waiting in its queue (submitted, not yet claimed by a node).
   [[nodiscard]] bool queued() const { return status == batch_status::starting && node.empty() && !queue.empty(); }

@@ -44,7 +44,20 @@ struct schedule_counts {
   std::int64_t buffered = 0;           // slots that waited for the previous run
   std::int64_t cancelled_running = 0;  // previous runs killed by cancel_running
   std::int64_t failed = 0;             // slots whose execution could not be created (see last_error)
+  std::int64_t withdrawn = 0;          // firings recorded ahead of their slot, withdrawn by a pause,
+                                       // update or delete before the slot came (not in `fired`)
   friend bool operator==(const schedule_counts&, const schedule_counts&) = default;
+};
+
+// A firing recorded ahead of its slot (see docs/scheduler.md, "Firing ahead"): its execution waits
+// in its queue until not_before. Kept in the schedule until that instant passes, so that a pause,
+// update or delete before it can withdraw the firing.
+struct early_firing {
+  std::int64_t slot = 0;
+  std::int64_t not_before = 0;  // the slot's instant (slot + jitter)
+  std::int64_t execution_id = 0;
+  std::int64_t last_slot_before = 0;  // the schedule's last_slot before this firing was recorded
+  friend bool operator==(const early_firing&, const early_firing&) = default;
 };
 
 struct schedule_record {
@@ -73,6 +86,7 @@ struct schedule_record {
   std::int64_t last_fire_slot = 0;  // the slot it served
   std::int64_t last_execution_id = 0;
   std::vector<std::int64_t> buffered;  // slots waiting for the previous run to end, oldest first
+  std::vector<early_firing> early;     // firings recorded ahead of their slot, until it has come
   std::string last_error;
   schedule_counts counts;
 };

@@ -62,6 +62,11 @@ class state_store {
   // Executions waiting in queues, in the order a node claims them (priority, then submission).
   [[nodiscard]] std::vector<job_execution_record> queued(std::size_t limit = 0) const;
   [[nodiscard]] std::size_t queue_depth() const;
+  // Whether a claim at `now` (ms since epoch) may find a queued execution as far as not_before
+  // goes (served queues and concurrency limits may still hold it back), and the earliest
+  // not_before after `now`: when a waiting execution becomes claimable.
+  [[nodiscard]] bool queue_claimable(std::int64_t now) const;
+  [[nodiscard]] std::optional<std::int64_t> queue_next_not_before(std::int64_t now) const;
   // Number of executions in each status (every status present, zero included).
   [[nodiscard]] std::vector<std::pair<batch_status, std::int64_t>> status_counts() const;
   [[nodiscard]] std::vector<job_execution_record> instance_executions(std::int64_t instance_id) const;

@@ -102,6 +102,11 @@ std::string run_key(std::string_view schedule, std::int64_t slot, std::int64_t v
 json::value to_json(const schedule_record& s) {
   json::array params(s.parameters.begin(), s.parameters.end());
   json::array buffered(s.buffered.begin(), s.buffered.end());
+  json::array early;
+  for (const auto& e : s.early) {
+    early.push_back(json::object{{"slot", e.slot}, {"not_before", e.not_before}, {"execution_id", e.execution_id},
+                                  {"last_slot_before", e.last_slot_before}});
+  }
   return json::object{
       {"name", s.name},
       {"job", s.job},
@@ -131,6 +136,7 @@ json::value to_json(const schedule_record& s) {
       {"last_fire_slot", s.last_fire_slot},
       {"last_execution_id", s.last_execution_id},
       {"buffered", std::move(buffered)},
+      {"early", std::move(early)},
       {"last_error", s.last_error},
       {"counts", json::object{{"fired", s.counts.fired},
                               {"misfired_skipped", s.counts.misfired_skipped},
@@ -138,7 +144,8 @@ json::value to_json(const schedule_record& s) {
                               {"overlap_skipped", s.counts.overlap_skipped},
                               {"buffered", s.counts.buffered},
                               {"cancelled_running", s.counts.cancelled_running},
-                              {"failed", s.counts.failed}}}};
+                              {"failed", s.counts.failed},
+                              {"withdrawn", s.counts.withdrawn}}}};
 }
 
 expected<schedule_record> schedule_from_json(const json::value& v) {
@@ -190,6 +197,13 @@ expected<schedule_record> schedule_from_json(const json::value& v) {
       s.buffered.push_back(e.as_int64());
     }
   }
+  if (const auto* b = r.raw("early"); b && b->is_array()) {
+    for (const auto& e : b->as_array()) {
+      detail::json_reader f(e, "schedule early firing");
+      s.early.push_back({f.i64("slot"), f.i64("not_before"), f.i64("execution_id"), f.i64("last_slot_before")});
+      if (!f.ok()) return std::unexpected(f.failure());
+    }
+  }
   s.last_error = r.str("last_error");
   const json::value counts = r.obj("counts");
   if (!r.ok()) return std::unexpected(r.failure());
@@ -201,6 +215,7 @@ expected<schedule_record> schedule_from_json(const json::value& v) {
   s.counts.buffered = c.i64("buffered");
   s.counts.cancelled_running = c.i64("cancelled_running");
   s.counts.failed = c.i64("failed");
+  s.counts.withdrawn = c.i64("withdrawn");
   if (!c.ok()) return std::unexpected(c.failure());
   return s;
 }

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <regex>
 
 namespace kiln {
@@ -230,7 +231,12 @@ std::vector<std::int64_t> upcoming_slots(const schedule_record& s, std::int64_t 
   if (s.paused) return out;
   auto t = trigger_of(s);
   if (!t) return out;
-  auto next = t->next_after(std::max(now, s.last_slot));
+  // A slot fired ahead whose instant has not come is still upcoming: its execution waits for it.
+  auto from = std::max(now, s.last_slot);
+  for (const auto& e : s.early) {
+    if (e.not_before > now) from = std::min(from, std::max(now, e.slot - 1));
+  }
+  auto next = t->next_after(from);
   while (next && out.size() < n) {
     out.push_back(*next);
     next = t->next_after(*next);
@@ -254,6 +260,13 @@ expected<std::vector<std::int64_t>> slots_between(const schedule_record& s, std:
     next = t->next_after(*next);
   }
   return out;
+}
+
+std::int64_t fire_pace::lead(std::size_t k) const {
+  if (max_lead_ms <= 0) return 0;
+  const double ms = 2.0 * static_cast<double>(std::max<std::int64_t>(0, latency_ms)) +
+                    2.0 * static_cast<double>(k) / std::max(per_ms, 0.001);
+  return std::min(max_lead_ms, static_cast<std::int64_t>(std::ceil(ms)));
 }
 
 scheduler_core::scheduler_core(environment env, scheduler_core_options options)
@@ -316,7 +329,50 @@ std::optional<std::int64_t> scheduler_core::next_due() const {
   return by_due_.begin()->first;
 }
 
-std::vector<fire_cmd> scheduler_core::due(std::int64_t now, const std::set<std::string>& skip) const {
+bool scheduler_core::previous_runs(const schedule_record& s) const {
+  return s.last_execution_id > 0 && env_.running && env_.running(s.last_execution_id);
+}
+
+bool scheduler_core::may_fire_ahead(const schedule_record& s) const {
+  if (s.overlap == overlap_policy::allow) return true;
+  return s.buffered.empty() && !previous_runs(s);
+}
+
+template <class Visit>
+void scheduler_core::walk_ahead(const fire_pace& pace, Visit visit) const {
+  std::size_t k = 0;
+  for (const auto& [due_at, name] : by_due_) {
+    ++k;
+    const bool ahead = pace.max_lead_ms > 0 && may_fire_ahead(entries_.at(name).record);
+    if (!visit(due_at, ahead ? due_at - pace.lead(k) : due_at)) return;
+  }
+}
+
+std::int64_t scheduler_core::horizon(std::int64_t now, const fire_pace& pace) const {
+  std::int64_t until = now;
+  if (pace.max_lead_ms <= 0) return until;
+  walk_ahead(pace, [&](std::int64_t due_at, std::int64_t by) {
+    if (due_at > now + pace.max_lead_ms) return false;
+    if (by <= now) until = std::max(until, due_at);
+    return true;
+  });
+  return until;
+}
+
+std::optional<std::int64_t> scheduler_core::next_wake(const fire_pace& pace) const {
+  if (by_due_.empty()) return std::nullopt;
+  const auto first = by_due_.begin()->first;
+  std::int64_t wake = first;
+  if (pace.max_lead_ms <= 0) return wake;
+  walk_ahead(pace, [&](std::int64_t due_at, std::int64_t by) {
+    if (due_at > first + pace.max_lead_ms) return false;
+    wake = std::min(wake, by);
+    return true;
+  });
+  return wake;
+}
+
+std::vector<fire_cmd> scheduler_core::due(std::int64_t now, std::int64_t until, const std::set<std::string>& skip) const {
   std::vector<fire_cmd> out;
   std::set<std::string> planned;
   auto add = [&](const std::string& name) {
@@ -324,20 +380,22 @@ std::vector<fire_cmd> scheduler_core::due(std::int64_t now, const std::set<std::
     planned.insert(name);
     const auto& e = entries_.at(name);
     if (!e.trig) return;
-    auto cmds = plan(e.record, *e.trig, now);
+    auto cmds = plan(e.record, *e.trig, now, until);
     std::move(cmds.begin(), cmds.end(), std::back_inserter(out));
   };
   for (const auto& name : buffered_) {
     if (out.size() >= options_.max_batch) break;
     add(name);
   }
-  for (auto it = by_due_.begin(); it != by_due_.end() && it->first <= now && out.size() < options_.max_batch; ++it) {
+  until = std::max(until, now);
+  for (auto it = by_due_.begin(); it != by_due_.end() && it->first <= until && out.size() < options_.max_batch; ++it) {
     add(it->second);
   }
   return out;
 }
 
-std::vector<fire_cmd> scheduler_core::plan(const schedule_record& s, const trigger& t, std::int64_t now) const {
+std::vector<fire_cmd> scheduler_core::plan(const schedule_record& s, const trigger& t, std::int64_t now,
+                                           std::int64_t until) const {
   std::vector<fire_cmd> out;
   if (s.paused) return out;
   auto base = [&](std::int64_t slot, fire_outcome o) { return fire_of(s, slot, o, now, false); };
@@ -346,6 +404,8 @@ std::vector<fire_cmd> scheduler_core::plan(const schedule_record& s, const trigg
     c.misfired = misfired;
     if (auto e = env_.build(s, slot, now)) {
       c.execution = std::move(*e);
+      // Ahead of its instant: the execution waits for it.
+      if (const auto at = slot + jitter_of(s, slot); at > now) c.execution.not_before = at;
     } else {
       c.error = e.error().message();
     }
@@ -353,7 +413,7 @@ std::vector<fire_cmd> scheduler_core::plan(const schedule_record& s, const trigg
   };
 
   // The previous run, as committed. A run fired in this pass makes the schedule busy too.
-  const bool previous_runs = s.last_execution_id > 0 && env_.running && env_.running(s.last_execution_id);
+  const bool previous_runs = this->previous_runs(s);
   bool busy = previous_runs;
   std::size_t buffered = s.buffered.size();
   if (buffered > 0 && !busy) {
@@ -364,13 +424,17 @@ std::vector<fire_cmd> scheduler_core::plan(const schedule_record& s, const trigg
     --buffered;
   }
 
+  // Slots whose instant has come, then those to fire ahead (from the first whose instant is after now).
   std::vector<std::int64_t> slots;
+  std::vector<std::int64_t> ahead;
+  until = std::max(until, now);
   for (auto next = t.next_after(s.last_slot);
-       next && *next + jitter_of(s, *next) <= now && slots.size() < options_.max_slots_per_pass;
+       next && *next + jitter_of(s, *next) <= until && slots.size() + ahead.size() < options_.max_slots_per_pass;
        next = t.next_after(*next)) {
-    slots.push_back(*next);
+    if (ahead.empty() && *next + jitter_of(s, *next) <= now) slots.push_back(*next);
+    else ahead.push_back(*next);
   }
-  if (slots.empty()) return out;
+  if (slots.empty() && ahead.empty()) return out;
 
   // Missed slots (later than the threshold) form a prefix: the misfire policy decides which fire.
   std::size_t late = 0;
@@ -393,6 +457,13 @@ std::vector<fire_cmd> scheduler_core::plan(const schedule_record& s, const trigg
     for (auto i = late - keep; i < late; ++i) candidates.emplace_back(slots[i], true);
   }
   for (auto i = late; i < slots.size(); ++i) candidates.emplace_back(slots[i], false);
+  // Ahead of their instant, slots fire only where the overlap decision cannot change before it.
+  if (s.overlap == overlap_policy::allow) {
+    for (auto slot : ahead) candidates.emplace_back(slot, false);
+  } else if (!ahead.empty() && candidates.empty() && !busy && buffered == 0) {
+    candidates.emplace_back(ahead.front(), false);
+  }
+  if (candidates.empty()) return out;
 
   overlap_pass(s.overlap, candidates, s.last_execution_id, previous_runs, busy, buffered, out, base, fired);
   return out;

@@ -1,8 +1,9 @@
 #pragma once
 // Private: the state machine's schedule commands (create, update, delete, pause, resume, fire).
 // Included by state_machine_apply.cpp, which owns the transaction type: `Tx` needs
-// put(family, key, value). Creating and stopping executions is that file's business too, so fire()
-// takes them as callables. Like the rest of apply, nothing here reads a clock.
+// put(family, key, value). Creating, stopping and withdrawing executions is that file's business
+// too, so the commands take them as callables. Like the rest of apply, nothing here reads a clock:
+// "before its slot" always compares with the command's own time.
 
 #include "store_impl.hpp"
 
@@ -11,7 +12,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace kiln::schedule_apply {
 
@@ -32,6 +35,34 @@ void put(Tx& tx, const schedule_record& r) {
   tx.put(impl::schedules, r.name, serialize(r));
 }
 
+// Firings recorded ahead of a slot that has not come by `time`, when a pause, update or delete at
+// `time` would have kept that slot from firing had it not been fired ahead. Each is undone:
+// withdraw(execution id, reason) cancels its execution if it still waits in its queue (true), the
+// fire record goes, and last_slot moves back to what it was before it, so the slot is decided
+// again later exactly as if it had never fired. A firing whose execution was already claimed stays decided.
+// Drops the entries whose slot has come. Returns the withdrawn execution ids.
+template <class Tx, class Withdraw>
+std::vector<std::int64_t> withdraw_early(Tx& tx, schedule_record& r, std::int64_t time, const char* why,
+                                         Withdraw withdraw) {
+  std::vector<std::int64_t> out;
+  std::optional<std::int64_t> first;
+  for (const auto& e : r.early) {
+    if (e.not_before <= time) continue;
+    const auto reason = fmt::format("schedule '{}' was {} before its slot {}: the firing recorded ahead of the "
+                                    "slot is withdrawn",
+                                    r.name, why, format_timestamp(e.slot));
+    if (!withdraw(e.execution_id, reason)) continue;
+    tx.erase(impl::fires, fire_key(r.name, e.slot, r.version));
+    --r.counts.fired;
+    ++r.counts.withdrawn;
+    first = std::min(first.value_or(e.last_slot_before), e.last_slot_before);
+    out.push_back(e.execution_id);
+  }
+  r.early.clear();
+  if (first) r.last_slot = std::min(r.last_slot, *first);
+  return out;
+}
+
 template <class Tx>
 expected<apply_result> create(impl& s, Tx& tx, const create_schedule_cmd& c) {
   if (auto ok = check_definition(c.schedule, "create_schedule"); !ok) return std::unexpected(ok.error());
@@ -48,6 +79,7 @@ expected<apply_result> create(impl& s, Tx& tx, const create_schedule_cmd& c) {
   r.last_slot = c.time;
   r.last_fire_time = r.last_fire_slot = r.last_execution_id = 0;
   r.buffered.clear();
+  r.early.clear();
   r.last_error.clear();
   r.counts = {};
   put(tx, r);
@@ -56,11 +88,13 @@ expected<apply_result> create(impl& s, Tx& tx, const create_schedule_cmd& c) {
   return out;
 }
 
-template <class Tx>
-expected<apply_result> update(impl& s, Tx& tx, const update_schedule_cmd& c) {
+template <class Tx, class Withdraw>
+expected<apply_result> update(impl& s, Tx& tx, const update_schedule_cmd& c, Withdraw withdraw) {
   if (auto ok = check_definition(c.schedule, "update_schedule"); !ok) return std::unexpected(ok.error());
   auto old = load(s, c.schedule.name);
   if (!old) return std::unexpected(old.error());
+  apply_result out;
+  out.executions = withdraw_early(tx, *old, c.time, "updated", withdraw);
   schedule_record r = c.schedule;
   r.version = old->version + 1;
   r.created_time = old->created_time;
@@ -72,29 +106,35 @@ expected<apply_result> update(impl& s, Tx& tx, const update_schedule_cmd& c) {
   r.last_fire_slot = old->last_fire_slot;
   r.last_execution_id = old->last_execution_id;
   r.buffered.clear();  // buffered slots belong to the old version's run keys
+  r.early.clear();
   r.last_error = old->last_error;
   r.counts = old->counts;
   put(tx, r);
-  return apply_result{};
+  return out;
 }
 
-template <class Tx>
-expected<apply_result> remove(impl& s, Tx& tx, const delete_schedule_cmd& c) {
-  if (!s.get(impl::schedules, c.name)) return fail(errc::not_found, fmt::format("no schedule named '{}'", c.name));
+template <class Tx, class Withdraw>
+expected<apply_result> remove(impl& s, Tx& tx, const delete_schedule_cmd& c, Withdraw withdraw) {
+  auto r = load(s, c.name);
+  if (!r) return fail(errc::not_found, fmt::format("no schedule named '{}'", c.name));
+  apply_result out;
+  out.executions = withdraw_early(tx, *r, c.time, "deleted", withdraw);
   tx.erase(impl::schedules, c.name);
   for (const auto& k : fire_keys(s, c.name)) tx.erase(impl::fires, k);
-  return apply_result{};
+  return out;
 }
 
-template <class Tx>
-expected<apply_result> pause(impl& s, Tx& tx, const pause_schedule_cmd& c) {
+template <class Tx, class Withdraw>
+expected<apply_result> pause(impl& s, Tx& tx, const pause_schedule_cmd& c, Withdraw withdraw) {
   auto r = load(s, c.name);
   if (!r) return std::unexpected(r.error());
+  apply_result out;
+  if (!r->paused) out.executions = withdraw_early(tx, *r, c.time, "paused", withdraw);
   r->paused = true;
   r->pause_note = c.note;
   r->updated_time = c.time;
   put(tx, *r);
-  return apply_result{};
+  return out;
 }
 
 template <class Tx>
@@ -123,6 +163,7 @@ expected<apply_result> fire(impl& s, Tx& tx, const fire_cmd& c, Create create, S
   apply_result out;
   const auto key = fire_key(c.schedule, c.slot, c.version);
   const bool scheduled = !c.manual && !c.from_buffer;
+  std::erase_if(r->early, [&](const early_firing& e) { return e.not_before <= c.time; });
   bool duplicate = false;
   if (c.from_buffer) {
     duplicate = r->buffered.empty() || r->buffered.front() != c.slot;
@@ -170,6 +211,10 @@ expected<apply_result> fire(impl& s, Tx& tx, const fire_cmd& c, Create create, S
       }
       out.execution_id = created->execution_id;
       out.instance_id = created->instance_id;
+      // Recorded ahead of its slot: kept until the slot comes, so a pause before it can withdraw it.
+      if (c.execution.not_before > c.time) {
+        r->early.push_back({c.slot, c.execution.not_before, created->execution_id, r->last_slot});
+      }
       ++r->counts.fired;
       if (c.misfired) ++r->counts.misfired_fired;
       r->last_execution_id = created->execution_id;

@@ -35,12 +35,12 @@ class transaction {
   }
   void erase(impl::family f, std::string_view key) {
     batch_.Delete(s_.cf[f].get(), rocksdb::Slice(key.data(), key.size()));
-    if (f == impl::queue || f == impl::running_jobs) index_changes_.push_back({f, std::string(key), std::nullopt});
+    if (f == impl::queue || f == impl::running_jobs) index_changes_.push_back({f, std::string(key), std::nullopt, 0});
   }
   // Writes to `queue` and `running_jobs` also reach their in-memory mirrors once the batch commits.
-  void put_indexed(impl::family f, std::string_view key, std::string_view value) {
+  void put_indexed(impl::family f, std::string_view key, std::string_view value, std::int64_t not_before = 0) {
     put(f, key, value);
-    index_changes_.push_back({f, std::string(key), std::string(value)});
+    index_changes_.push_back({f, std::string(key), std::string(value), not_before});
   }
   void put(const job_execution_record& r) { put(impl::executions, key_of(r.id), json::serialize(to_json(r))); }
   void put(const step_execution_record& r) { put(impl::step_executions, key_of(r.id), json::serialize(to_json(r))); }
@@ -65,8 +65,8 @@ class transaction {
       std::unique_lock lock(s_.index_mu);
       for (auto& c : index_changes_) {
         if (c.family == impl::queue) {
-          if (c.value) s_.queue_index[c.key] = std::move(*c.value);
-          else s_.queue_index.erase(c.key);
+          if (c.value) s_.index_queue_put(c.key, std::move(*c.value), c.not_before);
+          else s_.index_queue_erase(c.key);
         } else {
           if (c.value) s_.running_jobs_index.insert(c.key);
           else s_.running_jobs_index.erase(c.key);
@@ -85,6 +85,7 @@ class transaction {
     impl::family family;
     std::string key;
     std::optional<std::string> value;  // nullopt = erased
+    std::int64_t not_before;           // queue entries
   };
   impl& s_;
   rocksdb::WriteBatch batch_;
@@ -108,6 +109,7 @@ std::string pair_key(std::int64_t parent, std::int64_t child) { return key_of(pa
 
 expected<apply_result> apply_create(impl& s, transaction& tx, const create_execution_cmd& c) {
   if (c.job.empty()) return fail(errc::bad_command, "create_execution: empty job name");
+  if (c.not_before > 0 && c.queue.empty()) return fail(errc::bad_command, "create_execution: not_before needs a queue");
   apply_result r;
   const std::string ikey = instance_key(c.job, c.parameters.identifying_key());
   execution_context job_context;
@@ -158,8 +160,10 @@ expected<apply_result> apply_create(impl& s, transaction& tx, const create_execu
     e.claim_time = c.time;
     tx.put_indexed(impl::running_jobs, running_job_key(e.job_name, e.id), "");
   } else {
+    e.not_before = std::max<std::int64_t>(0, c.not_before);
     json::object entry{{"queue", c.queue}, {"job", c.job}, {"forbid_concurrent", c.forbid_concurrent}};
-    tx.put_indexed(impl::queue, queue_key(c.priority, e.id), json::serialize(entry));
+    if (e.not_before > 0) entry["not_before"] = e.not_before;
+    tx.put_indexed(impl::queue, queue_key(c.priority, e.id), json::serialize(entry), e.not_before);
   }
   tx.put(e);
   tx.put(impl::instance_executions, pair_key(r.instance_id, e.id), "");
@@ -363,6 +367,8 @@ expected<apply_result> apply_claim(impl& s, transaction& tx, const claim_cmd& c)
     if (!c.queues.empty() && std::find(c.queues.begin(), c.queues.end(), queue) == c.queues.end()) continue;
     auto limit = queue_free.find(queue);
     if (limit != queue_free.end() && limit->second <= 0) continue;
+    // Not runnable yet: a firing recorded ahead of its slot waits for the slot.
+    if (const auto* nb = entry.if_contains("not_before"); nb && nb->is_int64() && nb->as_int64() > c.time) continue;
     const bool forbid = entry.at("forbid_concurrent").as_bool();
     if (forbid && (claimed_jobs.contains(job) || job_has_running(s, job))) continue;
     const auto id = id_of(std::string_view(it->first).substr(8));
@@ -459,6 +465,17 @@ expected<apply_result> apply_purge(impl& s, transaction& tx, const purge_cmd& c)
 expected<apply_result> state_store::apply(const command& cmd, bool sync) {
   if (impl_->read_only) return fail(errc::storage, "the state store was opened read-only");
   transaction tx(*impl_);
+  // A schedule's firing recorded ahead of its slot is withdrawn while its execution still waits
+  // in its queue: STOPPED with exit CANCELLED and the reason.
+  auto withdraw_with = [this](transaction& t, std::int64_t time) {
+    return [this, &t, time](std::int64_t id, const std::string& reason) {
+      auto e = impl_->execution(id);
+      if (!e || !e->queued()) return false;
+      t.erase(impl::queue, queue_key(e->priority, e->id));
+      end_execution(t, *e, batch_status::stopped, exit_status{"CANCELLED", reason}, time);
+      return true;
+    };
+  };
   auto r = std::visit(overloaded{
                           [&](const create_execution_cmd& c) { return apply_create(*impl_, tx, c); },
                           [&](const start_execution_cmd& c) { return apply_start_execution(*impl_, tx, c); },
@@ -474,9 +491,15 @@ expected<apply_result> state_store::apply(const command& cmd, bool sync) {
                           [&](const kill_cmd& c) { return apply_kill(*impl_, tx, c); },
                           [&](const purge_cmd& c) { return apply_purge(*impl_, tx, c); },
                           [&](const create_schedule_cmd& c) { return schedule_apply::create(*impl_, tx, c); },
-                          [&](const update_schedule_cmd& c) { return schedule_apply::update(*impl_, tx, c); },
-                          [&](const delete_schedule_cmd& c) { return schedule_apply::remove(*impl_, tx, c); },
-                          [&](const pause_schedule_cmd& c) { return schedule_apply::pause(*impl_, tx, c); },
+                          [&](const update_schedule_cmd& c) {
+                            return schedule_apply::update(*impl_, tx, c, withdraw_with(tx, c.time));
+                          },
+                          [&](const delete_schedule_cmd& c) {
+                            return schedule_apply::remove(*impl_, tx, c, withdraw_with(tx, c.time));
+                          },
+                          [&](const pause_schedule_cmd& c) {
+                            return schedule_apply::pause(*impl_, tx, c, withdraw_with(tx, c.time));
+                          },
                           [&](const resume_schedule_cmd& c) { return schedule_apply::resume(*impl_, tx, c); },
                           [&](const fire_cmd& c) {
                             // cancel_running ends the previous run: a queued one is cancelled, a running one killed.

@@ -169,9 +169,34 @@ expected<void> state_store::impl::load_meta() {
   return {};
 }
 
+void state_store::impl::index_queue_put(const std::string& key, std::string value, std::int64_t not_before) {
+  index_queue_erase(key);
+  queue_index[key] = std::move(value);
+  if (not_before > 0) {
+    queue_not_before[key] = not_before;
+    not_before_times.insert(not_before);
+  }
+}
+
+void state_store::impl::index_queue_erase(const std::string& key) {
+  queue_index.erase(key);
+  if (auto it = queue_not_before.find(key); it != queue_not_before.end()) {
+    not_before_times.erase(not_before_times.find(it->second));
+    queue_not_before.erase(it);
+  }
+}
+
 void state_store::impl::load_indexes() {
   std::unique_ptr<rocksdb::Iterator> q(db->NewIterator(rocksdb::ReadOptions(), cf[queue].get()));
-  for (q->SeekToFirst(); q->Valid(); q->Next()) queue_index.emplace(q->key().ToString(), q->value().ToString());
+  for (q->SeekToFirst(); q->Valid(); q->Next()) {
+    std::int64_t not_before = 0;
+    json::error_code ec;
+    auto v = json::parse(q->value().ToStringView(), ec);
+    if (!ec && v.is_object()) {
+      if (const auto* nb = v.as_object().if_contains("not_before"); nb && nb->is_int64()) not_before = nb->as_int64();
+    }
+    index_queue_put(q->key().ToString(), q->value().ToString(), not_before);
+  }
   std::unique_ptr<rocksdb::Iterator> r(db->NewIterator(rocksdb::ReadOptions(), cf[running_jobs].get()));
   for (r->SeekToFirst(); r->Valid(); r->Next()) running_jobs_index.insert(r->key().ToString());
 }
@@ -292,6 +317,19 @@ std::vector<job_execution_record> state_store::queued(std::size_t limit) const {
 std::size_t state_store::queue_depth() const {
   std::shared_lock lock(impl_->index_mu);
   return impl_->queue_index.size();
+}
+
+bool state_store::queue_claimable(std::int64_t now) const {
+  std::shared_lock lock(impl_->index_mu);
+  const auto& times = impl_->not_before_times;
+  return impl_->queue_index.size() > times.size() || (!times.empty() && *times.begin() <= now);
+}
+
+std::optional<std::int64_t> state_store::queue_next_not_before(std::int64_t now) const {
+  std::shared_lock lock(impl_->index_mu);
+  auto it = impl_->not_before_times.upper_bound(now);
+  if (it == impl_->not_before_times.end()) return std::nullopt;
+  return *it;
 }
 
 std::vector<std::pair<batch_status, std::int64_t>> state_store::status_counts() const {

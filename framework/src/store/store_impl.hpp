@@ -64,6 +64,13 @@ struct state_store::impl {
   mutable std::shared_mutex index_mu;
   std::map<std::string, std::string> queue_index;
   std::set<std::string> running_jobs_index;
+  // The not_before times of the queued executions that have one (queue key -> time, and the times
+  // in order), so that a dispatcher learns when the queue next holds claimable work without
+  // parsing every entry. Kept with queue_index, under the same lock.
+  std::map<std::string, std::int64_t> queue_not_before;
+  std::multiset<std::int64_t> not_before_times;
+  void index_queue_put(const std::string& key, std::string value, std::int64_t not_before);
+  void index_queue_erase(const std::string& key);
 
   // The key in `meta` holding applied index, last instance, last execution and last step execution
   // ids, 8 bytes each. Data dirs written before it hold one key per counter; load_meta reads those.

@@ -86,12 +86,13 @@ function renderDetail(d) {
     });
   }
 
-  renderIf(part('facts'), JSON.stringify([d.queue, d.priority, d.node, d.create_time, d.claim_time, d.start_time,
+  renderIf(part('facts'), JSON.stringify([d.queue, d.priority, d.node, d.not_before, d.create_time, d.claim_time, d.start_time,
                                            d.end_time, isRunning(d) ? Math.floor(Date.now() / 1000) : 0]), () => [
     h('h3', null, 'Execution'),
     h('dl', { class: 'facts' },
       fact('Queue', `${d.queue} (priority ${d.priority})`),
       fact('Node', d.node || 'not claimed yet'),
+      d.not_before ? fact('Not before', timeFact(d.not_before)) : null,
       fact('Created', timeFact(d.create_time)),
       fact('Claimed', timeFact(d.claim_time)),
       fact('Started', timeFact(d.start_time)),

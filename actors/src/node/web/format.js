@@ -74,8 +74,14 @@ export function chip(status, title) {
   return h('span', { class: `chip s-${status}`, title }, status);
 }
 
+// A schedule's firing recorded ahead of its slot: queued, but no node claims it before not_before.
+export const notBefore = (e) => (isQueued(e) && e.not_before > Date.now() ? e.not_before : 0);
+
 export function statusChip(e) {
-  const title = isQueued(e) ? `STARTING: waiting in queue '${e.queue}'` : `exit ${e.exit_code}`;
+  const nb = notBefore(e);
+  const title = isQueued(e)
+    ? `STARTING: waiting in queue '${e.queue}'${nb ? `, not before ${new Date(nb).toISOString()} (fired ahead of its slot)` : ''}`
+    : `exit ${e.exit_code}`;
   return chip(shownStatus(e), title);
 }
 

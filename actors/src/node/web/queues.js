@@ -2,7 +2,7 @@
 
 import { $, h, fill, renderIf, syncRows } from './dom.js';
 import { api } from './api.js';
-import { num, duration, iso, paramSummary } from './format.js';
+import { num, duration, iso, paramSummary, notBefore } from './format.js';
 import { state, select } from './state.js';
 import { actionButtons } from './operations.js';
 
@@ -25,7 +25,10 @@ export async function refreshQueues() {
                                          params ? h('div', { class: 'params', title: params }, params) : null]);
     renderIf(queue, e.queue, () => h('span', { class: 'mono' }, e.queue));
     renderIf(prio, String(e.priority), () => String(e.priority));
-    renderIf(waiting, duration(now - e.create_time), () => h('span', { title: iso(e.create_time) }, duration(now - e.create_time)));
+    // Fired ahead of its slot: it waits for not_before, and says so.
+    const nb = notBefore(e);
+    const waited = nb ? `not before ${iso(nb)}` : duration(now - e.create_time);
+    renderIf(waiting, waited, () => h('span', { title: `created ${iso(e.create_time)}` }, waited));
     renderIf(actions, 'cancel', () => actionButtons(e, true));
   });
   $('queues-empty').hidden = list.length > 0;

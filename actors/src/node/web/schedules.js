@@ -58,9 +58,12 @@ export async function refreshSchedules() {
       h('div', { class: 'sub' }, [s.time_zone, s.overlap && `overlap ${s.overlap}`].filter(Boolean).join(' · ')),
     ]);
     const nextMs = parseIso(s.next_fire_time);
-    renderIf(next, JSON.stringify([s.next_fire_time, s.paused, Math.floor(Date.now() / 1000)]), () =>
+    // A slot fired ahead (still the next fire time) has its execution queued already, waiting for it.
+    const ahead = (s.fired_ahead || []).map((a) => h('div', { class: 'sub', title: `execution #${a.execution_id} is queued and not claimed before ${a.not_before}` },
+      `fired ahead: #${a.execution_id} queued until ${clock(parseIso(a.slot))}`));
+    renderIf(next, JSON.stringify([s.next_fire_time, s.paused, s.fired_ahead, Math.floor(Date.now() / 1000)]), () =>
       s.paused ? h('span', { class: 'sub' }, 'paused')
-        : nextMs ? [h('div', { class: 'time' }, until(nextMs)), h('div', { class: 'sub', title: s.next_fire_time }, clock(nextMs))]
+        : nextMs ? [h('div', { class: 'time' }, until(nextMs)), h('div', { class: 'sub', title: s.next_fire_time }, clock(nextMs)), ...ahead]
         : h('span', { class: 'sub' }, 'never again'));
     const lastMs = parseIso(s.last_fire_time);
     renderIf(last, JSON.stringify([s.last_fire_time, s.last_status, s.last_execution_id, Math.floor(Date.now() / 5000)]), () =>

@@ -169,11 +169,20 @@ class flat_file_reader : public item_reader<T> {
     if (!record) return std::nullopt;
     return map_(*record);
   }
+  bool read_into(chunk<T>& items) override {
+    const csv_record* record = input_.next();
+    if (!record) return false;
+    items.push_back(map_(*record));
+    return true;
+  }
   // Saves the byte offset and line number of the next unread record.
   void update(execution_context& ctx) override { input_.update(ctx); }
   void close() override { input_.close(); }
   // Bytes consumed / file size.
   [[nodiscard]] std::optional<double> fraction_done() const override { return input_.fraction_done(); }
+  // Reopened at a saved position, it reads the same records (the file must not change while the
+  // step runs, as for a restart).
+  [[nodiscard]] bool repeatable() const override { return true; }
 
  private:
   detail::csv_input input_;

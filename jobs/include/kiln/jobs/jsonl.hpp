@@ -94,6 +94,9 @@ class jsonl_reader : public item_reader<T> {
   void update(execution_context& ctx) override { input_.update(ctx); }
   void close() override { input_.close(); }
   [[nodiscard]] std::optional<double> fraction_done() const override { return input_.fraction_done(); }
+  // Reopened at a saved position, it reads the same lines (the file must not change while the
+  // step runs, as for a restart).
+  [[nodiscard]] bool repeatable() const override { return true; }
 
  private:
   detail::jsonl_input input_;

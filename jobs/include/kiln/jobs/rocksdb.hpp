@@ -47,6 +47,9 @@ class rocksdb_reader : public item_reader<key_value> {
   std::optional<key_value> read() override;
   void update(execution_context& ctx) override;
   void close() override;
+  // Reopened at a saved key, it reads the same keys (the range must not change while the step
+  // runs, as for a restart).
+  [[nodiscard]] bool repeatable() const override { return true; }
 
  private:
   struct state;

@@ -1,0 +1,282 @@
+// A fault-tolerant chunk step over a repeatable reader hands its processor the items themselves
+// (no copies) and, when a rollback needs them again, reads the chunk again from the last commit.
+// Each scenario runs twice, with the reader repeatable and not (where the step keeps copies), and
+// the two runs must agree on everything a user sees: output, counts, processor calls, skipped
+// items. The items are long strings and the processor moves them out, so a chunk processed again
+// from consumed items would show empty strings.
+
+#include "support/job_fixture.hpp"
+#include "support/test_items.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <set>
+
+using namespace kiln;
+using namespace kiln::test;
+
+namespace {
+
+struct process_failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct write_failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string item(int i) { return "item-" + std::to_string(i) + "-with-a-name-longer-than-sso"; }
+
+struct source {
+  int n = 20;
+  bool repeatable = true;
+  std::set<int> bad;                 // read() throws parse_error for these, every time
+  std::map<int, int> transient;      // read() throws transient_failure this many times
+  bool ends_early_on_reopen = false;  // breaks the promise: after a reopen, the input looks empty
+  int opens = 0;
+  int reads = 0;
+};
+
+class string_reader final : public item_reader<std::string> {
+ public:
+  explicit string_reader(std::shared_ptr<source> src) : src_(std::move(src)) {}
+  void open(step_context& ctx) override {
+    next_ = 1;
+    if (const auto* p = ctx.context().if_contains("strings.next")) next_ = static_cast<int>(p->as_int64());
+    reopened_ = src_->opens++ > 0;
+  }
+  std::optional<std::string> read() override {
+    if (next_ > src_->n || (reopened_ && src_->ends_early_on_reopen)) return std::nullopt;
+    const int i = next_++;
+    ++src_->reads;
+    if (auto t = src_->transient.find(i); t != src_->transient.end() && t->second > 0) {
+      --t->second;
+      throw transient_failure("transient read failure at " + std::to_string(i));
+    }
+    if (src_->bad.contains(i)) throw parse_error("strings", i, "value", "bad item");
+    return item(i);
+  }
+  void update(execution_context& ctx) override { ctx["strings.next"] = next_; }
+  [[nodiscard]] bool repeatable() const override { return src_->repeatable; }
+
+ private:
+  std::shared_ptr<source> src_;
+  int next_ = 1;
+  bool reopened_ = false;
+};
+
+struct sink {
+  std::vector<std::string> out;
+  std::set<std::string> bad;             // write() throws write_failure for a chunk holding one
+  std::map<std::string, int> transient;  // write() throws transient_failure this many times
+};
+
+class string_writer final : public item_writer<std::string> {
+ public:
+  explicit string_writer(std::shared_ptr<sink> s) : s_(std::move(s)) {}
+  void open(step_context& ctx) override {
+    std::size_t keep = 0;
+    if (const auto* p = ctx.context().if_contains("out.size")) keep = static_cast<std::size_t>(p->as_int64());
+    s_->out.resize(keep);
+  }
+  void write(const chunk<std::string>& items) override {
+    for (const auto& s : items) {
+      if (s.empty()) throw std::logic_error("an empty item reached the writer: processed from a consumed input");
+      if (s_->bad.contains(s)) throw write_failure("cannot write " + s);
+      if (auto t = s_->transient.find(s); t != s_->transient.end() && t->second > 0) {
+        --t->second;
+        throw transient_failure("transient write failure at " + s);
+      }
+      s_->out.push_back(s);
+    }
+  }
+  void update(execution_context& ctx) override { ctx["out.size"] = static_cast<std::int64_t>(s_->out.size()); }
+
+ private:
+  std::shared_ptr<sink> s_;
+};
+
+// What a user sees of one run.
+struct outcome {
+  batch_status status = batch_status::starting;
+  std::string description;
+  step_counts counts;
+  std::vector<std::string> out;
+  std::map<std::string, int> calls;  // processor calls per item
+  std::vector<std::string> seen;     // items the processor received, in order
+  std::vector<std::string> skipped;  // "phase:item" as the skip listener heard them
+  int after_read = 0;                // after_read notifications
+  int reads = 0;                     // read() calls that reached an item or an error
+  int opens = 0;
+};
+
+struct scenario {
+  std::function<void(source&, sink&)> setup;
+  std::set<std::string> process_fails;       // the processor throws process_failure, every time
+  std::map<std::string, int> process_flaky;  // the processor throws transient_failure this many times
+  std::function<void(chunk_step<std::string>&)> tolerate;
+};
+
+outcome run(const scenario& sc, bool repeatable) {
+  job_fixture f;
+  auto src = std::make_shared<source>();
+  src->repeatable = repeatable;
+  auto snk = std::make_shared<sink>();
+  if (sc.setup) sc.setup(*src, *snk);
+  auto o = std::make_shared<outcome>();
+  auto flaky = std::make_shared<std::map<std::string, int>>(sc.process_flaky);
+  auto step = chunk_step<std::string>("strings")
+                  .reader(string_reader(src))
+                  .processor([o, fails = sc.process_fails, flaky](std::string&& s) -> std::optional<std::string> {
+                    std::string mine = std::move(s);  // consumes the input
+                    o->seen.push_back(mine);
+                    ++o->calls[mine];
+                    if (fails.contains(mine)) throw process_failure("cannot process " + mine);
+                    if (auto t = flaky->find(mine); t != flaky->end() && t->second > 0) {
+                      --t->second;
+                      throw transient_failure("transient process failure at " + mine);
+                    }
+                    return mine;
+                  })
+                  .writer(string_writer(snk))
+                  .commit_interval(5)
+                  .skip_log(false);
+  step.listener(item_read_listener<std::string>{.after_read = [o](const std::string&) { ++o->after_read; }});
+  step.listener(skip_listener<std::string, std::string>{
+      .on_skip_in_read = [o](const std::exception_ptr&) { o->skipped.push_back("read"); },
+      .on_skip_in_process = [o](const std::string& s, const std::exception_ptr&) { o->skipped.push_back("process:" + s); },
+      .on_skip_in_write = [o](const std::string& s, const std::exception_ptr&) { o->skipped.push_back("write:" + s); }});
+  if (sc.tolerate) sc.tolerate(step);
+  auto r = f.run(job_builder("j").step(std::move(step)).build());
+  o->status = r.status;
+  o->description = r.exit.description;
+  o->counts = f.store->step_executions(r.execution_id).at(0).counts;
+  o->out = snk->out;
+  o->reads = src->reads;
+  o->opens = src->opens;
+  return *o;
+}
+
+// Runs the scenario both ways; they must agree. Returns the repeatable run.
+outcome both_ways(const scenario& sc) {
+  const auto copied = run(sc, false);
+  const auto reread = run(sc, true);
+  CHECK(reread.status == copied.status);
+  CHECK(reread.description == copied.description);
+  CHECK(reread.counts.read == copied.counts.read);
+  CHECK(reread.counts.write == copied.counts.write);
+  CHECK(reread.counts.filter == copied.counts.filter);
+  CHECK(reread.counts.read_skip == copied.counts.read_skip);
+  CHECK(reread.counts.process_skip == copied.counts.process_skip);
+  CHECK(reread.counts.write_skip == copied.counts.write_skip);
+  CHECK(reread.counts.rollback == copied.counts.rollback);
+  CHECK(reread.counts.retry == copied.counts.retry);
+  CHECK(reread.counts.commit == copied.counts.commit);
+  CHECK(reread.out == copied.out);
+  CHECK(reread.calls == copied.calls);
+  CHECK(reread.seen == copied.seen);
+  CHECK(reread.skipped == copied.skipped);
+  CHECK(reread.after_read == copied.after_read);  // the second read of a chunk is not heard
+  CHECK(copied.opens == 1);                       // copies: the reader is never reopened
+  return reread;
+}
+
+std::vector<std::string> items_without(int n, std::set<int> without = {}) {
+  std::vector<std::string> v;
+  for (int i = 1; i <= n; ++i) {
+    if (!without.contains(i)) v.push_back(item(i));
+  }
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("repeatable reader: no rollback, no second read", "[framework][fault]") {
+  scenario sc;
+  sc.tolerate = [](auto& s) { s.template skip<process_failure>().skip_limit(5); };
+  const auto o = both_ways(sc);
+  CHECK(o.status == batch_status::completed);
+  CHECK(o.out == items_without(20));
+  CHECK(o.opens == 1);
+  CHECK(o.reads == 20);
+}
+
+TEST_CASE("repeatable reader: a process retry reads the chunk again and processes intact items", "[framework][fault]") {
+  scenario sc;
+  sc.process_flaky = {{item(7), 2}};
+  sc.tolerate = [](auto& s) { s.template retry<transient_failure>().retry_limit(3); };
+  const auto o = both_ways(sc);
+  CHECK(o.status == batch_status::completed);
+  CHECK(o.counts.retry == 2);
+  CHECK(o.counts.rollback == 2);
+  CHECK(o.calls.at(item(6)) == 3);
+  CHECK(o.out == items_without(20));
+  CHECK(o.opens == 2);        // reopened once: passes after the first rollback copy
+  CHECK(o.reads == 20 + 5);   // the chunk 6..10 read a second time
+}
+
+TEST_CASE("repeatable reader: a process skip reports the intact item", "[framework][fault]") {
+  scenario sc;
+  sc.process_fails = {item(7), item(9)};
+  sc.tolerate = [](auto& s) { s.template skip<process_failure>().skip_limit(5); };
+  const auto o = both_ways(sc);
+  CHECK(o.status == batch_status::completed);
+  CHECK(o.counts.process_skip == 2);
+  CHECK(o.skipped == std::vector<std::string>{"process:" + item(7), "process:" + item(9)});
+  CHECK(o.out == items_without(20, {7, 9}));
+}
+
+TEST_CASE("repeatable reader: a write failure scans intact items", "[framework][fault]") {
+  scenario sc;
+  sc.setup = [](source&, sink& k) { k.bad = {item(13)}; };
+  sc.tolerate = [](auto& s) { s.template skip<write_failure>().skip_limit(5); };
+  const auto o = both_ways(sc);
+  CHECK(o.status == batch_status::completed);
+  CHECK(o.counts.write_skip == 1);
+  CHECK(o.skipped == std::vector<std::string>{"write:" + item(13)});
+  CHECK(o.out == items_without(20, {13}));
+}
+
+TEST_CASE("repeatable reader: a write retry", "[framework][fault]") {
+  scenario sc;
+  sc.setup = [](source&, sink& k) { k.transient = {{item(4), 1}}; };
+  sc.tolerate = [](auto& s) { s.template retry<transient_failure>().retry_limit(2); };
+  const auto o = both_ways(sc);
+  CHECK(o.status == batch_status::completed);
+  CHECK(o.counts.retry == 1);
+  CHECK(o.out == items_without(20));
+}
+
+TEST_CASE("repeatable reader: read skips in a rolled-back chunk are counted and reported once", "[framework][fault]") {
+  scenario sc;
+  sc.setup = [](source& s, sink&) { s.bad = {6, 8}; };
+  sc.process_fails = {item(9)};
+  sc.tolerate = [](auto& s) { s.template skip<parse_error>().template skip<process_failure>().skip_limit(5); };
+  const auto o = both_ways(sc);
+  CHECK(o.status == batch_status::completed);
+  CHECK(o.counts.read_skip == 2);
+  CHECK(o.counts.process_skip == 1);
+  CHECK(o.out == items_without(20, {6, 8, 9}));
+}
+
+TEST_CASE("repeatable reader: an item whose read failed once and was skipped stays skipped", "[framework][fault]") {
+  scenario sc;
+  sc.setup = [](source& s, sink&) { s.transient = {{8, 1}}; };  // reads fine the second time
+  sc.process_fails = {item(9)};
+  sc.tolerate = [](auto& s) { s.template skip<transient_failure>().template skip<process_failure>().skip_limit(5); };
+  const auto o = both_ways(sc);
+  CHECK(o.status == batch_status::completed);
+  CHECK(o.counts.read_skip == 1);
+  CHECK(o.out == items_without(20, {8, 9}));
+}
+
+TEST_CASE("repeatable reader: a reader that cannot read the chunk again fails the step clearly", "[framework][fault]") {
+  scenario sc;
+  sc.setup = [](source& s, sink&) { s.ends_early_on_reopen = true; };
+  sc.process_fails = {item(7)};
+  sc.tolerate = [](auto& s) { s.template skip<process_failure>().skip_limit(5); };
+  const auto o = run(sc, true);
+  CHECK(o.status == batch_status::failed);
+  CHECK_THAT(o.description, Catch::Contains("repeatable"));
+  CHECK(o.out == items_without(5));  // the first chunk was committed; nothing of the second
+}

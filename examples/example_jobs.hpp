@@ -13,6 +13,11 @@ job csv_to_jsonl();
 // csv-to-jsonl also takes threads=N (each chunk processed on N threads) and partitions=N (the
 // input split into N line ranges converted in parallel, then merged); the output is the same.
 
+// The tasklet of csv-to-jsonl's merge step: appends output.part1 .. output.part<partitions-1> to
+// output (which partition 0 wrote) and removes them, restartable after a crash in any of its
+// calls (public for its tests).
+repeat_status merge_parts(step_context& ctx);
+
 // csv-dir input_dir=DIR output_dir=OUT [pattern=*.csv] [grid_size=2] [skip_limit=100]: every
 // matching CSV file of DIR converted as csv-to-jsonl does into OUT/<stem>.jsonl, one partition
 // per file, grid_size files at once.

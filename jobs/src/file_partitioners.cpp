@@ -8,8 +8,9 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fnmatch.h>
-#include <memory>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 
 namespace kiln {
 
@@ -50,51 +51,44 @@ partitioner line_range_partitioner(std::string path) {
     const auto n = static_cast<std::size_t>(std::max<std::int64_t>(1, grid_size));
     detail::file_descriptor fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid()) throw io_error("cannot open '" + file + "': " + std::strerror(errno));
-    std::error_code ec;
-    const auto size = static_cast<std::uint64_t>(fs::file_size(file, ec));
-    if (ec) throw io_error("cannot size '" + file + "': " + ec.message());
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) throw io_error("cannot size '" + file + "': " + std::strerror(errno));
+    const auto size = static_cast<std::uint64_t>(st.st_size);
 
-    // Boundary i (1..n-1) is the first line start at or after i*size/n; one pass counts lines.
+    // Boundary i (1..n-1) is the first line start at or after i*size/n: the byte after the
+    // first '\n' at or after i*size/n - 1, found by reading forward from there (one line, as a
+    // rule), so planning costs the same for any file size.
     std::vector<std::uint64_t> begin(n + 1, size);
-    std::vector<std::int64_t> line(n + 1, 1);
     begin[0] = 0;
-    std::size_t next = 1;
-    auto target = [&](std::size_t i) { return i * size / n; };
-    while (next < n && target(next) == 0) {
-      begin[next] = 0;
-      ++next;
-    }
-    std::int64_t lines_before = 0;  // newlines before the current position
-    std::uint64_t offset = 0;
-    constexpr std::size_t buffer_size = 1 << 20;
-    auto buffer = std::make_unique<char[]>(buffer_size);
-    while (next < n) {
-      const auto got = ::read(fd.get(), buffer.get(), buffer_size);
-      if (got < 0) throw io_error("cannot read '" + file + "': " + std::strerror(errno));
-      if (got == 0) break;
-      const char* p = buffer.get();
-      const char* const end = p + got;
-      while (next < n) {
-        const auto* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
-        if (!nl) break;
-        ++lines_before;
-        const std::uint64_t line_start = offset + static_cast<std::uint64_t>(nl - buffer.get()) + 1;
-        while (next < n && line_start >= target(next)) {
-          begin[next] = line_start;
-          line[next] = lines_before + 1;
-          ++next;
-        }
-        p = nl + 1;
+    std::vector<char> buffer(std::size_t{64} << 10);
+    for (std::size_t i = 1; i < n; ++i) {
+      const std::uint64_t target = i * size / n;
+      if (begin[i - 1] >= target) {  // no line starts between the two targets
+        begin[i] = begin[i - 1];
+        continue;
       }
-      offset += static_cast<std::uint64_t>(got);
+      std::uint64_t at = target - 1;
+      begin[i] = size;
+      while (at < size) {
+        const auto got = ::pread(fd.get(), buffer.data(), buffer.size(), static_cast<off_t>(at));
+        if (got < 0) {
+          if (errno == EINTR) continue;
+          throw io_error("cannot read '" + file + "': " + std::strerror(errno));
+        }
+        if (got == 0) break;
+        const auto* nl = static_cast<const char*>(std::memchr(buffer.data(), '\n', static_cast<std::size_t>(got)));
+        if (nl) {
+          begin[i] = at + static_cast<std::uint64_t>(nl - buffer.data()) + 1;
+          break;
+        }
+        at += static_cast<std::uint64_t>(got);
+      }
     }
-    for (std::size_t i = next; i < n; ++i) line[i] = lines_before + 1;
     std::vector<partition_values> out;
     for (std::size_t i = 0; i < n; ++i) {
       partition_values p;
       p.set("partition.begin", {static_cast<std::int64_t>(begin[i]), false});
       p.set("partition.end", {static_cast<std::int64_t>(begin[i + 1]), false});
-      p.set("partition.line", {line[i], false});
       out.push_back(std::move(p));
     }
     return out;

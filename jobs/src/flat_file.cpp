@@ -48,8 +48,10 @@ std::size_t csv_record::search(std::string_view column) const {
     if (i > 0) problem += ", ";
     problem += cols[i];
   }
-  throw parse_error(*file_, line_, std::string(column), problem);
+  throw parse_error(*file_, line(), std::string(column), problem);
 }
+
+std::int64_t csv_record::line() const { return input_ ? line_ + input_->line_base() : line_; }
 
 std::int64_t csv_record::get_int64(std::string_view column) const {
   const auto raw = field(column);
@@ -57,11 +59,11 @@ std::int64_t csv_record::get_int64(std::string_view column) const {
   std::int64_t v = 0;
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec == std::errc::result_out_of_range) {
-    throw parse_error(*file_, line_, std::string(column),
+    throw parse_error(*file_, line(), std::string(column),
                       "whole number out of range: '" + std::string(raw) + "'");
   }
   if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
-    throw parse_error(*file_, line_, std::string(column), "not a whole number: '" + std::string(raw) + "'");
+    throw parse_error(*file_, line(), std::string(column), "not a whole number: '" + std::string(raw) + "'");
   }
   return v;
 }
@@ -72,10 +74,10 @@ double csv_record::get_double(std::string_view column) const {
   double v = 0;
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec == std::errc::result_out_of_range) {
-    throw parse_error(*file_, line_, std::string(column), "number out of range: '" + std::string(raw) + "'");
+    throw parse_error(*file_, line(), std::string(column), "number out of range: '" + std::string(raw) + "'");
   }
   if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
-    throw parse_error(*file_, line_, std::string(column), "not a number: '" + std::string(raw) + "'");
+    throw parse_error(*file_, line(), std::string(column), "not a number: '" + std::string(raw) + "'");
   }
   return v;
 }
@@ -104,13 +106,17 @@ void csv_input::open(step_context& ctx) {
   path_ = ctx.resolve(pattern_);
   record_.file_ = &path_;
   record_.columns_ = &columns_;
+  record_.input_ = this;
   columns_ = options_.columns;
   range_end_.reset();
-  std::optional<read_position> range_begin;
+  uncounted_ = 0;
+  line_base_.reset();
+  std::optional<std::uint64_t> range_begin;
+  std::optional<std::int64_t> range_line;  // the number of the range's first line, when the plan gives it
   if (options_.partition_range && ctx.parameters().contains("partition.begin")) {
     const auto& p = ctx.parameters();
-    range_begin = read_position{static_cast<std::uint64_t>(p.get_int64("partition.begin")),
-                                p.get_int64("partition.line")};
+    range_begin = static_cast<std::uint64_t>(p.get_int64("partition.begin"));
+    if (p.contains("partition.line")) range_line = p.get_int64("partition.line");
     range_end_ = static_cast<std::uint64_t>(p.get_int64("partition.end"));
   }
   open_at_saved_position(*lines_, path_, keys_, ctx.context(), [&] {
@@ -118,8 +124,12 @@ void csv_input::open(step_context& ctx) {
       columns_.clear();
       for (auto f : record_.fields_) columns_.emplace_back(trim(f));
     }
-    if (range_begin && range_begin->offset > lines_->offset()) {
-      lines_->seek(range_begin->offset, range_begin->line);
+    if (range_begin && *range_begin > lines_->offset()) {
+      // Without the plan's line number, lines are numbered from the range and the lines before
+      // it counted when a number is first needed (line_base()): a partition without errors
+      // never reads the part of the file before its range.
+      lines_->seek(*range_begin, range_line.value_or(1));
+      if (!range_line) uncounted_ = *range_begin;
     }
   });
 }
@@ -128,13 +138,20 @@ void csv_input::update(execution_context& ctx) const {
   if (lines_->is_open()) keys_.save(ctx, *lines_);
 }
 
+std::int64_t csv_input::line_base() const {
+  if (uncounted_ == 0) return 0;
+  if (!line_base_) line_base_ = count_newlines(path_, uncounted_);
+  return *line_base_;
+}
+
 const csv_record* csv_input::next() {
   record_.file_ = &path_;
   record_.columns_ = &columns_;
+  record_.input_ = this;
   if (range_end_ && lines_->offset() >= *range_end_) return nullptr;
   if (!parse_record()) return nullptr;
   if (options_.strict_field_count && record_.fields_.size() != columns_.size()) {
-    throw parse_error(path_, record_.line_, "",
+    throw parse_error(path_, record_.line(), "",
                       "expected " + std::to_string(columns_.size()) + " fields, found " +
                           std::to_string(record_.fields_.size()));
   }
@@ -199,7 +216,7 @@ void csv_input::parse_quoted_record(std::string_view line) {
           scratch_.append(lines_->last_terminator());
           auto more = lines_->next_line();
           if (!more) {
-            throw parse_error(path_, record_.line_, field_name(spans_.size()),
+            throw parse_error(path_, record_.line(), field_name(spans_.size()),
                               "quoted field is not closed before the end of the file");
           }
           line = *more;
@@ -228,7 +245,7 @@ void csv_input::parse_quoted_record(std::string_view line) {
         break;
       }
       if (pos < line.size() && line[pos] != d) {
-        throw parse_error(path_, record_.line_, field_name(spans_.size() - 1),
+        throw parse_error(path_, record_.line(), field_name(spans_.size() - 1),
                           std::string("unexpected text after the closing quote: '") + line[pos] + "'");
       }
     } else {

@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,137 @@ TEST_CASE("line_range_partitioner: more partitions than lines gives empty ones; 
   step_context ctx("job", "step", 1, 1, none, {});
   CHECK_THROWS_WITH(line_range_partitioner((dir / "missing.csv").string())(ctx, 2),
                     Catch::Contains("missing.csv"));
+}
+
+TEST_CASE("line_range_partitioner: each boundary is the first line start at or after i*size/n",
+          "[jobs][partition]") {
+  // The plan reads only around each boundary; a brute-force scan of the whole file must agree,
+  // for lines longer than a range, CRLF, a missing last newline and a leading newline.
+  temp_dir dir;
+  std::vector<std::string> files = {
+      "id\n1\n2\n3\n",
+      "\nid\n1\n",
+      "id\r\n1\r\n22\r\n333",
+      "id\n" + std::string(200000, 'x') + "\n1\n2\n" + std::string(70000, 'y') + "\n3",
+      "no newline at all",
+      "",
+  };
+  std::string mixed = "id\n";
+  for (int i = 0; i < 3000; ++i) mixed += std::string(static_cast<std::size_t>((i * 7919) % 113), 'z') + "\n";
+  files.push_back(mixed);
+  for (std::size_t f = 0; f < files.size(); ++f) {
+    auto name = std::to_string(f);
+    name += ".csv";
+    const auto path = (dir / name).string();
+    write_file(path, files[f]);
+    const auto& text = files[f];
+    const std::uint64_t size = text.size();
+    auto first_line_start_at_or_after = [&](std::uint64_t target) {
+      for (std::uint64_t at = target; at < size; ++at) {
+        if (at == 0 || text[at - 1] == '\n') return at;
+      }
+      return size;
+    };
+    job_parameters none;
+    step_context ctx("job", "step", 1, 1, none, {});
+    for (std::int64_t grid : {1, 2, 3, 5, 16}) {
+      INFO("file " << f << ", grid " << grid);
+      auto plan = line_range_partitioner(path)(ctx, grid);
+      REQUIRE(plan.size() == static_cast<std::size_t>(grid));
+      for (std::size_t i = 0; i < plan.size(); ++i) {
+        const auto n = static_cast<std::uint64_t>(grid);
+        CHECK(plan[i].get_int64("partition.begin") ==
+              static_cast<std::int64_t>(i == 0 ? 0 : first_line_start_at_or_after(i * size / n)));
+        CHECK(plan[i].get_int64("partition.end") ==
+              static_cast<std::int64_t>(i + 1 == n ? size : first_line_start_at_or_after((i + 1) * size / n)));
+        CHECK_FALSE(plan[i].contains("partition.line"));
+      }
+    }
+  }
+}
+
+TEST_CASE("flat_file_reader with partition_range: errors, restarts and old plans number lines as the whole file",
+          "[jobs][partition]") {
+  temp_dir dir;
+  std::string text = "id,amount\n";
+  for (int i = 1; i <= 5000; ++i) {
+    text += std::to_string(i) + "," + (i % 1000 == 0 ? std::string("bad") : std::to_string(i)) + "\n";
+    if (i % 700 == 0) text += "\n";  // empty lines count
+  }
+  const auto path = (dir / "in.csv").string();
+  write_file(path, text);
+  // What a whole-file read reports for each bad row.
+  std::vector<std::string> expected_errors;
+  {
+    job_parameters none;
+    step_context ctx("job", "step", 1, 1, none, {});
+    flat_file_reader<double> whole(path, [](const csv_record& r) { return r.get_double("amount"); });
+    whole.open(ctx);
+    for (;;) {
+      try {
+        if (!whole.read()) break;
+      } catch (const parse_error& e) {
+        expected_errors.push_back(e.what());
+      }
+    }
+  }
+  REQUIRE(expected_errors.size() == 5);
+  CHECK_THAT(expected_errors[4], Catch::Contains("in.csv:5008: field 'amount': not a number: 'bad'"));
+
+  job_parameters base;
+  step_context plan_ctx("job", "step", 1, 1, base, {});
+  auto plan = line_range_partitioner(path)(plan_ctx, 3);
+  csv_options options;
+  options.partition_range = true;
+  auto make_reader = [&] {
+    return flat_file_reader<double>(path, [](const csv_record& r) { return r.get_double("amount"); }, options);
+  };
+  // Reads partition `p` to its end, collecting parse errors; `stop_after` records then returns
+  // the context saved at that point (a commit), to restart from.
+  auto read = [&](const job_parameters& p, execution_context saved, std::vector<std::string>& errors,
+                  std::int64_t stop_after) {
+    step_context ctx("job", "step", 1, 1, p, std::move(saved));
+    auto reader = make_reader();
+    reader.open(ctx);
+    for (std::int64_t n = 0; n != stop_after; ++n) {
+      try {
+        if (!reader.read()) break;
+      } catch (const parse_error& e) {
+        errors.push_back(e.what());
+      }
+    }
+    reader.update(ctx.context());
+    reader.close();
+    return ctx.context();
+  };
+
+  SECTION("straight through") {
+    std::vector<std::string> errors;
+    for (const auto& p : plan) read(p, {}, errors, -1);
+    CHECK(errors == expected_errors);
+  }
+  SECTION("restarted mid-partition") {
+    std::vector<std::string> errors;
+    for (const auto& p : plan) {
+      auto saved = read(p, {}, errors, 500);
+      saved = read(p, saved, errors, 700);
+      read(p, saved, errors, -1);
+    }
+    CHECK(errors == expected_errors);
+  }
+  SECTION("a plan stored with partition.line, as line_range_partitioner made them before") {
+    std::vector<std::string> errors;
+    std::int64_t line = 1;
+    for (auto p : plan) {
+      const auto begin = static_cast<std::size_t>(p.get_int64("partition.begin"));
+      line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(begin), '\n');
+      p.set("partition.line", {line, false});
+      auto saved = read(p, {}, errors, 600);
+      CHECK(saved.at("reader.line").as_int64() > line);  // saved as a whole-file line number
+      read(p, saved, errors, -1);
+    }
+    CHECK(errors == expected_errors);
+  }
 }
 
 TEST_CASE("file_partitioner: one partition per matching file, in name order", "[jobs][partition]") {

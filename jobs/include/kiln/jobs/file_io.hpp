@@ -153,6 +153,10 @@ void open_at_saved_position(line_reader& lines, std::string path, const position
 // The fraction of `lines` consumed, or nullopt when it is not open.
 std::optional<double> fraction_done(const line_reader& lines);
 
+// The number of '\n' bytes in the first `end` bytes of the file at `path` (fewer if the file is
+// shorter): the number of lines before offset `end`. Throws io_error when it cannot be read.
+std::int64_t count_newlines(const std::string& path, std::uint64_t end);
+
 // An output file that restarts exactly at its last commit. The context of a commit holds
 // "<name>.offset" (bytes in the file) and "<name>.written" (item lines written, not counting a
 // header); open() with such a context truncates the file to that offset, so after a crash and

@@ -11,12 +11,16 @@
 // naming the directory and the pattern.
 //
 // line_range_partitioner: exactly grid-size partitions of one text file, split by byte offsets
-// aligned to line starts (so some partitions may be empty for a small file). Each partition gets
+// aligned to line starts (so some partitions may be empty for a small file): boundary i is the
+// first line start at or after i * size / grid-size. Planning reads only from each such offset
+// to the next line break, not the whole file. Each partition gets
 //   partition.begin  byte offset of its first line
 //   partition.end    byte offset after its last line
-//   partition.line   1-based number of its first line
 // A flat_file_reader with csv_options::partition_range reads only its range (the header from
-// the top). Lines must be records: no line breaks inside quoted fields.
+// the top) and numbers lines as in the whole file, counting the lines before its range only when
+// it first needs a line number (plans stored by earlier versions also carry partition.line, the
+// number of the range's first line, which the reader then uses). Lines must be records: no line
+// breaks inside quoted fields.
 //
 // Paths may contain `{param}` placeholders, resolved from the job parameters.
 

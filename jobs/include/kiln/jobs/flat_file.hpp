@@ -56,9 +56,11 @@ class csv_record {
 
   // The column names (from the header or csv_options::columns).
   [[nodiscard]] const std::vector<std::string>& columns() const { return *columns_; }
-  // The resolved path of the file and the 1-based line on which the record starts.
+  // The resolved path of the file and the 1-based line on which the record starts. In a
+  // partition read with csv_options::partition_range, the first call counts the lines before
+  // the partition's range (a pass over that part of the file), once per reader.
   [[nodiscard]] const std::string& file() const { return *file_; }
-  [[nodiscard]] std::int64_t line() const { return line_; }
+  [[nodiscard]] std::int64_t line() const;
 
  private:
   friend class detail::csv_input;
@@ -82,7 +84,8 @@ class csv_record {
   std::vector<std::string_view> fields_;
   const std::vector<std::string>* columns_ = nullptr;
   const std::string* file_ = nullptr;
-  std::int64_t line_ = 0;
+  const detail::csv_input* input_ = nullptr;  // adds the lines before a partition's range
+  std::int64_t line_ = 0;                     // as the reader numbers it
   mutable std::size_t next_guess_ = 0;  // index_of's first candidate
 };
 
@@ -103,7 +106,11 @@ struct csv_options {
   // Default: false. When true and the step runs as a partition made by line_range_partitioner
   // (file_partitioners.hpp), only the records that start in the partition's byte range
   // [partition.begin, partition.end) are read; the header is still read from the top of the file.
-  // Records must not span lines (no line breaks inside quoted fields).
+  // Records must not span lines (no line breaks inside quoted fields). Line numbers (csv_record::
+  // line(), parse errors) are those of the whole file: the lines before the range are counted
+  // only when a line number is first needed. The saved "<name>.line" then counts from the range's
+  // first line, unless the plan gives `partition.line` (the number of that line; plans stored
+  // before line_range_partitioner stopped counting lines have it).
   bool partition_range = false;
 };
 
@@ -121,6 +128,9 @@ class csv_input {
   void update(execution_context& ctx) const;
   void close() noexcept { lines_->close(); }
   [[nodiscard]] std::optional<double> fraction_done() const { return detail::fraction_done(*lines_); }
+  // What to add to the reader's line numbers to get the file's: the lines before a partition's
+  // range when they are numbered from the range, counted on the first call; else 0.
+  [[nodiscard]] std::int64_t line_base() const;
 
  private:
   // Where a field's text lives: in the current physical line or in scratch_.
@@ -147,6 +157,8 @@ class csv_input {
   std::vector<span> spans_;
   std::string scratch_;
   std::optional<std::uint64_t> range_end_;  // partition_range: where this partition's records end
+  std::uint64_t uncounted_ = 0;  // lines are numbered from this byte offset, whose lines are not yet counted
+  mutable std::optional<std::int64_t> line_base_;  // newlines in [0, uncounted_), once counted
 };
 
 }  // namespace detail

@@ -26,9 +26,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct write_failure : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 struct harmless_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };

@@ -21,9 +21,6 @@ namespace {
 struct process_failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
-struct write_failure : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 std::string item(int i) { return "item-" + std::to_string(i) + "-with-a-name-longer-than-sso"; }
 

@@ -77,21 +77,14 @@ struct harness {
   void create(const schedule_record& s, std::int64_t at = t0) { apply(create_schedule_cmd{s, at}); core->put(sched(s.name)); }
   schedule_record sched(const std::string& name) { return store->schedule(name).value(); }
   // What the proposer does at `now`: the due commands, applied, then the committed state fed back.
-  std::vector<fire_cmd> tick(std::int64_t now) {
-    outcomes.clear();
-    auto cmds = core->due(now);
-    for (const auto& c : cmds) {
-      auto r = store->apply(c);
-      REQUIRE(r);
-      ++outcomes[r->outcome];
-    }
-    core->load(store->schedules());
-    return cmds;
-  }
+  std::vector<fire_cmd> tick(std::int64_t now) { return apply_all(core->due(now)); }
   // The same, firing ahead at `pace` as the scheduler actor does.
   std::vector<fire_cmd> tick_ahead(std::int64_t now, const fire_pace& pace) {
+    return apply_all(core->due(now, core->horizon(now, pace), {}));
+  }
+  // Applies the fire commands, counting their outcomes, and reloads the core from the store.
+  std::vector<fire_cmd> apply_all(std::vector<fire_cmd> cmds) {
     outcomes.clear();
-    auto cmds = core->due(now, core->horizon(now, pace), {});
     for (const auto& c : cmds) {
       auto r = store->apply(c);
       REQUIRE(r);

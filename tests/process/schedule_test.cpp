@@ -39,6 +39,16 @@ json::object get_ok(const http_client& h, const std::string& path) {
   return parse(r);
 }
 
+// Pauses the schedules <prefix>0 .. <prefix><n-1>, then waits until nothing is queued or running.
+void pause_all_and_settle(const http_client& h, const std::string& prefix, int n) {
+  for (int i = 0; i < n; ++i) {
+    REQUIRE(h.post("/api/v1/schedules/" + prefix + std::to_string(i) + "/pause", "{}").status == 200);
+  }
+  REQUIRE(eventually([&] {
+    auto st = get_ok(h, "/api/v1/status");
+    return num(st, "running") == 0 && num(st, "queued") == 0;
+  }, 60));
+}
 
 std::vector<std::string> lines_of(const std::filesystem::path& p) {
   std::vector<std::string> out;
@@ -297,13 +307,7 @@ TEST_CASE("schedules: every slot fires exactly once across kill -9 and restarts"
   }
   // Settle: pause every schedule, then wait until nothing is queued or running.
   auto h = node->http();
-  for (int i = 0; i < schedules; ++i) {
-    REQUIRE(h.post(std::string("/api/v1/schedules/s").append(std::to_string(i)).append("/pause"), "{}").status == 200);
-  }
-  REQUIRE(eventually([&] {
-    auto st = get_ok(h, "/api/v1/status");
-    return num(st, "running") == 0 && num(st, "queued") == 0;
-  }, 60));
+  pause_all_and_settle(h, "s", schedules);
   INFO("kills: " << kills);
   std::int64_t total = 0;
   for (int i = 0; i < schedules; ++i) {
@@ -396,13 +400,7 @@ TEST_CASE("schedules: a slot fired ahead of its instant runs at the instant, not
     REQUIRE(r.status == 201);
   }
   REQUIRE(eventually([&] { return num(get_ok(h, "/api/v1/schedules/a0").at("counts").as_object(), "fired") >= 3; }, 30));
-  for (int i = 0; i < schedules; ++i) {
-    REQUIRE(h.post(std::string("/api/v1/schedules/a").append(std::to_string(i)).append("/pause"), "{}").status == 200);
-  }
-  REQUIRE(eventually([&] {
-    auto st = get_ok(h, "/api/v1/status");
-    return num(st, "running") == 0 && num(st, "queued") == 0;
-  }, 60));
+  pause_all_and_settle(h, "a", schedules);
   const auto page = get_ok(h, "/api/v1/executions?limit=1000");
   const auto& list = page.at("executions").as_array();
   REQUIRE(list.size() >= static_cast<std::size_t>(2 * schedules));

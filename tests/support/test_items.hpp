@@ -17,6 +17,10 @@ namespace kiln::test {
 struct transient_failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// What the fault tests' writers throw for a bad item.
+struct write_failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 struct number_source {
   int n = 0;

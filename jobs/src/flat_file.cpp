@@ -280,7 +280,10 @@ void csv_input::spill_fields(std::string_view line, bool current_in_scratch, std
 }
 
 std::string csv_input::field_name(std::size_t index) const {
-  return index < columns_.size() ? columns_[index] : "#" + std::to_string(index + 1);
+  if (index < columns_.size()) return columns_[index];
+  std::string name = "#";
+  name += std::to_string(index + 1);
+  return name;
 }
 
 }  // namespace detail

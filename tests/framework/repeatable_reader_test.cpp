@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include <map>
+#include <mutex>
 #include <set>
 
 using namespace kiln;
@@ -112,6 +113,7 @@ struct scenario {
   std::set<std::string> process_fails;       // the processor throws process_failure, every time
   std::map<std::string, int> process_flaky;  // the processor throws transient_failure this many times
   std::function<void(chunk_step<std::string>&)> tolerate;
+  int threads = 1;  // with more, `seen` is in the order the threads got there
 };
 
 outcome run(const scenario& sc, bool repeatable) {
@@ -122,10 +124,12 @@ outcome run(const scenario& sc, bool repeatable) {
   if (sc.setup) sc.setup(*src, *snk);
   auto o = std::make_shared<outcome>();
   auto flaky = std::make_shared<std::map<std::string, int>>(sc.process_flaky);
+  auto mu = std::make_shared<std::mutex>();  // the processor may run on several threads
   auto step = chunk_step<std::string>("strings")
                   .reader(string_reader(src))
-                  .processor([o, fails = sc.process_fails, flaky](std::string&& s) -> std::optional<std::string> {
+                  .processor([o, fails = sc.process_fails, flaky, mu](std::string&& s) -> std::optional<std::string> {
                     std::string mine = std::move(s);  // consumes the input
+                    std::lock_guard lock(*mu);
                     o->seen.push_back(mine);
                     ++o->calls[mine];
                     if (fails.contains(mine)) throw process_failure("cannot process " + mine);
@@ -144,6 +148,7 @@ outcome run(const scenario& sc, bool repeatable) {
       .on_skip_in_process = [o](const std::string& s, const std::exception_ptr&) { o->skipped.push_back("process:" + s); },
       .on_skip_in_write = [o](const std::string& s, const std::exception_ptr&) { o->skipped.push_back("write:" + s); }});
   if (sc.tolerate) sc.tolerate(step);
+  step.threads(sc.threads);
   auto r = f.run(job_builder("j").step(std::move(step)).build());
   o->status = r.status;
   o->description = r.exit.description;
@@ -171,7 +176,7 @@ outcome both_ways(const scenario& sc) {
   CHECK(reread.counts.commit == copied.counts.commit);
   CHECK(reread.out == copied.out);
   CHECK(reread.calls == copied.calls);
-  CHECK(reread.seen == copied.seen);
+  if (sc.threads == 1) CHECK(reread.seen == copied.seen);
   CHECK(reread.skipped == copied.skipped);
   CHECK(reread.after_read == copied.after_read);  // the second read of a chunk is not heard
   CHECK(copied.opens == 1);                       // copies: the reader is never reopened
@@ -276,4 +281,21 @@ TEST_CASE("repeatable reader: a reader that cannot read the chunk again fails th
   CHECK(o.status == batch_status::failed);
   CHECK_THAT(o.description, Catch::Contains("repeatable"));
   CHECK(o.out == items_without(5));  // the first chunk was committed; nothing of the second
+}
+
+TEST_CASE("repeatable reader: with threads(2), the pool's first pass consumes the items and a retry reads them again",
+          "[framework][fault]") {
+  scenario sc;
+  sc.threads = 2;
+  sc.process_flaky = {{item(7), 1}};
+  sc.process_fails = {item(13)};
+  sc.tolerate = [](auto& s) {
+    s.template retry<transient_failure>().retry_limit(2).template skip<process_failure>().skip_limit(5);
+  };
+  const auto o = both_ways(sc);
+  CHECK(o.status == batch_status::completed);
+  CHECK(o.counts.retry == 1);
+  CHECK(o.counts.process_skip == 1);
+  CHECK(o.skipped == std::vector<std::string>{"process:" + item(13)});
+  CHECK(o.out == items_without(20, {13}));
 }

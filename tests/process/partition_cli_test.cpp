@@ -44,6 +44,16 @@ std::vector<std::string> convert(const std::string& output, std::vector<std::str
   return args;
 }
 
+// Generates in.csv (300,000 rows, a bad one every 1000) in `dir` and returns what a plain run
+// converts it to.
+std::string reference_output(const temp_dir& dir) {
+  REQUIRE(run_kiln(dir, {"run", "generate-csv", "output=in.csv", "rows=300000", "bad_every=1000",
+                         "--data-dir", "g"})
+              .exit_code == 0);
+  REQUIRE(run_kiln(dir, convert("ref.jsonl", {"--data-dir", "ref"})).exit_code == 0);
+  return read_file(dir / "ref.jsonl");
+}
+
 }  // namespace
 
 TEST_CASE("csv-to-jsonl - plain, threads=2 and partitions=3 write the same bytes", "[process][partition]") {
@@ -81,11 +91,7 @@ TEST_CASE("csv-to-jsonl - plain, threads=2 and partitions=3 write the same bytes
 TEST_CASE("csv-to-jsonl partitions=3 or threads=2 - kill -9 mid-way - rerun - byte-identical",
           "[process][partition][restart]") {
   temp_dir dir;
-  REQUIRE(run_kiln(dir, {"run", "generate-csv", "output=in.csv", "rows=300000", "bad_every=1000",
-                         "--data-dir", "g"})
-              .exit_code == 0);
-  REQUIRE(run_kiln(dir, convert("ref.jsonl", {"--data-dir", "ref"})).exit_code == 0);
-  const auto expected = read_file(dir / "ref.jsonl");
+  const auto expected = reference_output(dir);
   const auto total = static_cast<std::int64_t>(expected.size());
 
   SECTION("partitions=3") {
@@ -125,11 +131,7 @@ TEST_CASE("csv-to-jsonl partitions=3 or threads=2 - kill -9 mid-way - rerun - by
 TEST_CASE("csv-to-jsonl partitions=2 - SIGTERM stops every partition (exit 3) - rerun completes identically",
           "[process][partition][stop]") {
   temp_dir dir;
-  REQUIRE(run_kiln(dir, {"run", "generate-csv", "output=in.csv", "rows=300000", "bad_every=1000",
-                         "--data-dir", "g"})
-              .exit_code == 0);
-  REQUIRE(run_kiln(dir, convert("ref.jsonl", {"--data-dir", "ref"})).exit_code == 0);
-  const auto expected = read_file(dir / "ref.jsonl");
+  const auto expected = reference_output(dir);
   const auto args = convert("out.jsonl", {"partitions=2"});
   child_process p(kiln_bin, args, dir.path());
   REQUIRE(wait_until(

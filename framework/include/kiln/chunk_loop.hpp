@@ -276,7 +276,6 @@ class chunk_step<I, O>::worker final : public step_worker {
   // throws `rollback`; one that fails the step rethrows.
   void process_pass(step_counts& c) {
     outputs_.clear();
-    const bool listen = listen_process_;
     const bool recovering = !recover_.empty();
     if (!copying_) consumed_ = true;
     // With threads(n), a chunk's first pass processes its items on the pool up front; a pass
@@ -296,7 +295,7 @@ class chunk_step<I, O>::worker final : public step_worker {
         skip_in_process(c, i, recover_[i]);
         continue;
       }
-      if (listen) {
+      if (listen_process_) {
         for (const auto& l : def_.process_listeners_) detail::notify(l.before_process, "before_process", inputs_[i]);
       }
       std::exception_ptr error;
@@ -305,7 +304,7 @@ class chunk_step<I, O>::worker final : public step_worker {
         on_process_error(c, i, error);
         continue;
       }
-      if (listen) {
+      if (listen_process_) {
         for (const auto& l : def_.process_listeners_) {
           detail::notify(l.after_process, "after_process", inputs_[i], out);
         }
@@ -377,14 +376,14 @@ class chunk_step<I, O>::worker final : public step_worker {
     for (std::size_t i = 0; i < inputs_.size(); ++i) {
       if (!live_[i]) continue;
       for (const auto& l : def_.process_listeners_) detail::notify(l.before_process, "before_process", inputs_[i]);
-      std::optional<O> out;
-      try {
-        out = call_processor(i);
-      } catch (...) {
-        const auto e = std::current_exception();
-        for (const auto& l : def_.process_listeners_) detail::notify(l.on_process_error, "on_process_error", inputs_[i], e);
-        if (!ft_.skips.skippable(e)) throw;
-        skip_in_process(c, i, e);
+      std::exception_ptr error;
+      std::optional<O> out = try_processor(i, false, error);
+      if (error) {
+        for (const auto& l : def_.process_listeners_) {
+          detail::notify(l.on_process_error, "on_process_error", inputs_[i], error);
+        }
+        if (!ft_.skips.skippable(error)) std::rethrow_exception(error);
+        skip_in_process(c, i, error);
         continue;
       }
       for (const auto& l : def_.process_listeners_) detail::notify(l.after_process, "after_process", inputs_[i], out);

@@ -77,6 +77,9 @@ std::optional<std::string> at_most_64(const job_parameter& p) {
 // The number of threads that process each chunk, from the `threads` parameter.
 std::int64_t threads_parameter(const job_parameters& p) { return p.get_int64("threads"); }
 
+// Whether chunks are written behind, from the `write_behind` parameter.
+bool write_behind_parameter(const job_parameters& p) { return p.get_string("write_behind") == "true"; }
+
 // Appends the whole of `from` to the open file `to_fd`, in the kernel where it can.
 void append_file(const std::string& from, int to_fd, const std::string& to) {
   detail::file_descriptor in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
@@ -198,7 +201,8 @@ partition_step convert_partitioned_step() {
   auto worker = convert_sales_step();
   worker.reader(flat_file_reader<sale_row>("{input}", map_sale, ranges))
       .writer(jsonl_writer<sale_row>("{output}{partition.suffix}", write_sale_json))
-      .threads_from(threads_parameter);
+      .threads_from(threads_parameter)
+      .write_behind_from(write_behind_parameter);
   return std::move(partition_step("convert-partitioned")
                        .partitioner(with_output_suffix(line_range_partitioner("{input}")))
                        .worker(std::move(worker))
@@ -221,10 +225,16 @@ job csv_to_jsonl() {
                      .positive()
                      .check(at_most_64)
                      .describe("line ranges of the input converted in parallel, then merged (the output does "
+                               "not change)"))
+      .parameter(param("write_behind")
+                     .default_value(std::string("true"))
+                     .one_of({"true", "false"})
+                     .non_identifying()
+                     .describe("write each chunk on a second thread while the next is read (the output does "
                                "not change)"));
   // [docs:threads]
   auto plain = convert_sales_step();
-  plain.threads_from(threads_parameter);
+  plain.threads_from(threads_parameter).write_behind_from(write_behind_parameter);
   // [docs:threads]
   return b
       .decider("mode",

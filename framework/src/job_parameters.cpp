@@ -3,7 +3,9 @@
 #include <boost/json.hpp>
 #include <date/date.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -264,6 +266,13 @@ param& param::at_least(std::int64_t min) {
     const auto* v = std::get_if<std::int64_t>(&p.value);
     if (v && *v < min) return fmt::format("must be at least {}, got {}", min, *v);
     return std::nullopt;
+  });
+}
+param& param::one_of(std::vector<std::string> values) {
+  return check([values = std::move(values)](const job_parameter& p) -> std::optional<std::string> {
+    const auto text = p.text();
+    if (std::find(values.begin(), values.end(), text) != values.end()) return std::nullopt;
+    return fmt::format("must be one of {}, got '{}'", fmt::join(values, ", "), text);
   });
 }
 param& param::non_empty() {

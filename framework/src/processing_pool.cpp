@@ -1,6 +1,8 @@
 #include <kiln/processing_pool.hpp>
 
 #include <algorithm>
+#include <stdexcept>
+#include <utility>
 
 namespace kiln {
 
@@ -66,6 +68,64 @@ void processing_pool::run(std::size_t count, const std::function<void(std::size_
   std::unique_lock lock(mu_);
   done_cv_.wait(lock, [&] { return busy_ == 0; });
   fn_ = nullptr;
+}
+
+handoff_thread::handoff_thread() : thread_([this] { work(); }) {}
+
+handoff_thread::~handoff_thread() {
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !busy_; });
+    closing_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void handoff_thread::post(std::function<void()> task) {
+  {
+    std::lock_guard lock(mu_);
+    if (busy_) throw std::logic_error("handoff_thread::post while a task is in hand");
+    task_ = std::move(task);
+    busy_ = true;
+  }
+  cv_.notify_all();
+}
+
+void handoff_thread::wait() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return !busy_; });
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+}
+
+bool handoff_thread::busy() const {
+  std::lock_guard lock(mu_);
+  return busy_;
+}
+
+void handoff_thread::work() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return closing_ || busy_; });
+      if (closing_) return;
+      task = std::move(task_);
+    }
+    std::exception_ptr error;
+    try {
+      task();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    task = nullptr;  // what it holds is released before the owner goes on
+    {
+      std::lock_guard lock(mu_);
+      error_ = error;
+      busy_ = false;
+    }
+    cv_.notify_all();
+  }
 }
 
 }  // namespace kiln

@@ -16,6 +16,11 @@ void detail::log_skip(const std::string& step_name, const std::exception_ptr& e,
   }
 }
 
+void detail::log_write_behind_failure(const std::string& step_name, const std::exception_ptr& e) {
+  spdlog::info("step '{}': a write behind failed ({}); going on in line from the last commit", step_name,
+               describe_exception(e));
+}
+
 namespace {
 
 class tasklet_worker final : public step_worker {

@@ -79,23 +79,35 @@ step_outcome step_worker::run_once() {
   if (stop_requested_ || ctx_.stop_requested()) return step_outcome::stopped;
   try {
     return do_run_once();
-  } catch (const skip_limit_exceeded& e) {
-    fail(e.what(), errc::skip_limit_exceeded);
-  } catch (const std::exception& e) {
-    fail(e.what(), dynamic_cast<const io_error*>(&e) ? errc::io : errc::step_failed);
   } catch (...) {
-    fail("unknown error");
+    fail(std::current_exception());
   }
   return step_outcome::failed;
 }
 
-void step_worker::commit(step_counts counts) {
+void step_worker::fail(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const skip_limit_exceeded& x) {
+    fail(x.what(), errc::skip_limit_exceeded);
+  } catch (const io_error& x) {
+    fail(x.what(), errc::io);
+  } catch (const std::exception& x) {
+    fail(x.what(), errc::step_failed);
+  } catch (...) {
+    fail("unknown error");
+  }
+}
+
+void step_worker::commit(step_counts counts) { commit(counts, ctx_.context()); }
+
+void step_worker::commit(step_counts counts, const execution_context& context) {
   counts.commit = counts_.commit + 1;
-  if (auto r = committer_.commit(counts, ctx_.context()); !r) {
+  if (auto r = committer_.commit(counts, context); !r) {
     throw std::runtime_error("checkpoint failed: " + r.error().message());
   }
   counts_ = counts;
-  committed_context_ = ctx_.context();
+  committed_context_ = context;
   if (progress_) {
     progress_->read = counts.read;
     progress_->written = counts.write;
@@ -118,6 +130,14 @@ void step_worker::fail(std::string why, errc code) {
 }
 
 std::pair<batch_status, exit_status> step_worker::finish(step_outcome outcome) {
+  if (opened_) {
+    try {
+      do_drain();
+    } catch (...) {
+      fail(std::current_exception());
+      outcome = step_outcome::failed;
+    }
+  }
   do_close();
   batch_status status = batch_status::completed;
   exit_status exit = exit_status::completed();

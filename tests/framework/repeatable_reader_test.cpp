@@ -4,6 +4,10 @@
 // the two runs must agree on everything a user sees: output, counts, processor calls, skipped
 // items. The items are long strings and the processor moves them out, so a chunk processed again
 // from consumed items would show empty strings.
+//
+// Each scenario also runs a third time with write_behind() (without listeners, which it refuses):
+// output, counts, skip log and outcome must be those of the step in line; so must the processor
+// calls, except that a chunk whose write failed behind is processed once more.
 
 #include "support/job_fixture.hpp"
 #include "support/test_items.hpp"
@@ -106,6 +110,7 @@ struct outcome {
   int after_read = 0;                // after_read notifications
   int reads = 0;                     // read() calls that reached an item or an error
   int opens = 0;
+  std::string skip_log;  // the skip log file, empty when none was written
 };
 
 struct scenario {
@@ -114,22 +119,30 @@ struct scenario {
   std::map<std::string, int> process_flaky;  // the processor throws transient_failure this many times
   std::function<void(chunk_step<std::string>&)> tolerate;
   int threads = 1;  // with more, `seen` is in the order the threads got there
+  int stop_at = 0;  // a stop is requested when the processor reaches this item
 };
 
-outcome run(const scenario& sc, bool repeatable) {
+// How the step runs: keeping copies of the items (a reader that is not repeatable), reading a
+// chunk again after a rollback (repeatable), or writing behind (repeatable, no listeners).
+enum class mode { copied, reread, behind };
+
+outcome run(const scenario& sc, mode m) {
   job_fixture f;
   auto src = std::make_shared<source>();
-  src->repeatable = repeatable;
+  src->repeatable = m != mode::copied;
   auto snk = std::make_shared<sink>();
   if (sc.setup) sc.setup(*src, *snk);
   auto o = std::make_shared<outcome>();
   auto flaky = std::make_shared<std::map<std::string, int>>(sc.process_flaky);
   auto mu = std::make_shared<std::mutex>();  // the processor may run on several threads
+  auto stop = std::make_shared<std::atomic<bool>>(false);
   auto step = chunk_step<std::string>("strings")
                   .reader(string_reader(src))
-                  .processor([o, fails = sc.process_fails, flaky, mu](std::string&& s) -> std::optional<std::string> {
+                  .processor([o, fails = sc.process_fails, flaky, mu, stop,
+                              stop_item = sc.stop_at ? item(sc.stop_at) : ""](std::string&& s) -> std::optional<std::string> {
                     std::string mine = std::move(s);  // consumes the input
                     std::lock_guard lock(*mu);
+                    if (mine == stop_item) *stop = true;
                     o->seen.push_back(mine);
                     ++o->calls[mine];
                     if (fails.contains(mine)) throw process_failure("cannot process " + mine);
@@ -140,46 +153,68 @@ outcome run(const scenario& sc, bool repeatable) {
                     return mine;
                   })
                   .writer(string_writer(snk))
-                  .commit_interval(5)
-                  .skip_log(false);
-  step.listener(item_read_listener<std::string>{.after_read = [o](const std::string&) { ++o->after_read; }});
-  step.listener(skip_listener<std::string, std::string>{
-      .on_skip_in_read = [o](const std::exception_ptr&) { o->skipped.push_back("read"); },
-      .on_skip_in_process = [o](const std::string& s, const std::exception_ptr&) { o->skipped.push_back("process:" + s); },
-      .on_skip_in_write = [o](const std::string& s, const std::exception_ptr&) { o->skipped.push_back("write:" + s); }});
+                  .commit_interval(5);
+  if (m == mode::behind) {
+    step.write_behind();
+  } else {
+    step.listener(item_read_listener<std::string>{.after_read = [o](const std::string&) { ++o->after_read; }});
+    step.listener(skip_listener<std::string, std::string>{
+        .on_skip_in_read = [o](const std::exception_ptr&) { o->skipped.push_back("read"); },
+        .on_skip_in_process = [o](const std::string& s, const std::exception_ptr&) { o->skipped.push_back("process:" + s); },
+        .on_skip_in_write = [o](const std::string& s, const std::exception_ptr&) { o->skipped.push_back("write:" + s); }});
+  }
   if (sc.tolerate) sc.tolerate(step);
   step.threads(sc.threads);
-  auto r = f.run(job_builder("j").step(std::move(step)).build());
+  auto r = f.run(job_builder("j").step(std::move(step)).build(), stop.get());
   o->status = r.status;
   o->description = r.exit.description;
   o->counts = f.store->step_executions(r.execution_id).at(0).counts;
   o->out = snk->out;
   o->reads = src->reads;
   o->opens = src->opens;
+  if (const auto log = f.dir.path() / "data" / "skips" / "1" / "1.jsonl"; std::filesystem::exists(log)) {
+    o->skip_log = read_file(log);
+  }
   return *o;
 }
 
-// Runs the scenario both ways; they must agree. Returns the repeatable run.
+// What every way of running must agree on.
+void check_same(const outcome& a, const outcome& b) {
+  CHECK(a.status == b.status);
+  CHECK(a.description == b.description);
+  CHECK(a.counts.read == b.counts.read);
+  CHECK(a.counts.write == b.counts.write);
+  CHECK(a.counts.filter == b.counts.filter);
+  CHECK(a.counts.read_skip == b.counts.read_skip);
+  CHECK(a.counts.process_skip == b.counts.process_skip);
+  CHECK(a.counts.write_skip == b.counts.write_skip);
+  CHECK(a.counts.rollback == b.counts.rollback);
+  CHECK(a.counts.retry == b.counts.retry);
+  CHECK(a.counts.commit == b.counts.commit);
+  CHECK(a.out == b.out);
+  CHECK(a.skip_log == b.skip_log);
+}
+
+bool writes_fail(const scenario& sc) {
+  source src;
+  sink snk;
+  if (sc.setup) sc.setup(src, snk);
+  return !snk.bad.empty() || !snk.transient.empty();
+}
+
+// Runs the scenario the three ways; they must agree. Returns the repeatable run.
 outcome both_ways(const scenario& sc) {
-  const auto copied = run(sc, false);
-  const auto reread = run(sc, true);
-  CHECK(reread.status == copied.status);
-  CHECK(reread.description == copied.description);
-  CHECK(reread.counts.read == copied.counts.read);
-  CHECK(reread.counts.write == copied.counts.write);
-  CHECK(reread.counts.filter == copied.counts.filter);
-  CHECK(reread.counts.read_skip == copied.counts.read_skip);
-  CHECK(reread.counts.process_skip == copied.counts.process_skip);
-  CHECK(reread.counts.write_skip == copied.counts.write_skip);
-  CHECK(reread.counts.rollback == copied.counts.rollback);
-  CHECK(reread.counts.retry == copied.counts.retry);
-  CHECK(reread.counts.commit == copied.counts.commit);
-  CHECK(reread.out == copied.out);
+  const auto copied = run(sc, mode::copied);
+  const auto reread = run(sc, mode::reread);
+  check_same(reread, copied);
   CHECK(reread.calls == copied.calls);
   if (sc.threads == 1) CHECK(reread.seen == copied.seen);
   CHECK(reread.skipped == copied.skipped);
   CHECK(reread.after_read == copied.after_read);  // the second read of a chunk is not heard
   CHECK(copied.opens == 1);                       // copies: the reader is never reopened
+  const auto behind = run(sc, mode::behind);
+  check_same(behind, reread);
+  if (!writes_fail(sc)) CHECK(behind.calls == reread.calls);
   return reread;
 }
 
@@ -277,7 +312,7 @@ TEST_CASE("repeatable reader: a reader that cannot read the chunk again fails th
   sc.setup = [](source& s, sink&) { s.ends_early_on_reopen = true; };
   sc.process_fails = {item(7)};
   sc.tolerate = [](auto& s) { s.template skip<process_failure>().skip_limit(5); };
-  const auto o = run(sc, true);
+  const auto o = run(sc, mode::reread);
   CHECK(o.status == batch_status::failed);
   CHECK_THAT(o.description, Catch::Contains("repeatable"));
   CHECK(o.out == items_without(5));  // the first chunk was committed; nothing of the second
@@ -298,4 +333,67 @@ TEST_CASE("repeatable reader: with threads(2), the pool's first pass consumes th
   CHECK(o.counts.process_skip == 1);
   CHECK(o.skipped == std::vector<std::string>{"process:" + item(13)});
   CHECK(o.out == items_without(20, {13}));
+}
+
+TEST_CASE("write-behind: a write failure without skip or retry fails the step at the same commit", "[framework][fault]") {
+  scenario sc;
+  sc.setup = [](source&, sink& k) { k.bad = {item(13)}; };
+  const auto o = both_ways(sc);
+  CHECK(o.status == batch_status::failed);
+  CHECK(o.counts.commit == 2);
+  CHECK(o.out == items_without(12));  // what the writer took before it failed; a restart truncates to 10
+}
+
+TEST_CASE("write-behind: a write retried after it failed behind goes on in line with the same counts",
+          "[framework][fault]") {
+  scenario sc;
+  sc.setup = [](source&, sink& k) { k.transient = {{item(8), 2}, {item(19), 1}}; };
+  sc.tolerate = [](auto& s) { s.template retry<transient_failure>().retry_limit(3); };
+  const auto o = both_ways(sc);
+  CHECK(o.status == batch_status::completed);
+  CHECK(o.counts.retry == 3);
+  CHECK(o.out == items_without(20));
+  const auto behind = run(sc, mode::behind);
+  CHECK(behind.calls.at(item(6)) == o.calls.at(item(6)) + 1);  // the chunk is processed once more
+  CHECK(behind.calls.at(item(1)) == 1);
+}
+
+TEST_CASE("write-behind: a stop commits the chunk in hand", "[framework]") {
+  scenario sc;
+  sc.stop_at = 12;
+  sc.setup = [](source& s, sink&) { s.bad = {4}; };
+  sc.tolerate = [](auto& s) { s.template skip<parse_error>().skip_limit(5); };
+  const auto o = both_ways(sc);
+  CHECK(o.status == batch_status::stopped);
+  CHECK(o.counts.commit == 3);
+  CHECK(o.out == items_without(16, {4}));  // chunks of five items: 1-6 without 4, 7-11, 12-16
+  CHECK_THAT(o.skip_log, Catch::Contains("\"phase\":\"read\""));
+}
+
+TEST_CASE("write-behind: refused with listeners, and with skip over a reader that is not repeatable",
+          "[framework]") {
+  job_fixture f;
+  auto out = std::make_shared<sink>();
+  auto with_listener = chunk_step<std::string>("strings")
+                           .reader(string_reader(std::make_shared<source>()))
+                           .writer(string_writer(out))
+                           .write_behind();
+  with_listener.listener(chunk_listener{.before_chunk = [](step_context&) {}});
+  auto r = f.run(job_builder("j").step(std::move(with_listener)).build());
+  CHECK(r.status == batch_status::failed);
+  CHECK_THAT(r.exit.description, Catch::Contains("write_behind() cannot be combined with chunk, item or skip listeners"));
+
+  auto once = std::make_shared<source>();
+  once->repeatable = false;
+  auto skipping = chunk_step<std::string>("strings")
+                      .reader(string_reader(once))
+                      .writer(string_writer(out))
+                      .skip<parse_error>()
+                      .skip_limit(3)
+                      .write_behind();
+  f.params.set("run", {std::string("2"), true});
+  r = f.run(job_builder("j").step(std::move(skipping)).build());
+  CHECK(r.status == batch_status::failed);
+  CHECK_THAT(r.exit.description, Catch::Contains("needs a repeatable reader"));
+  CHECK(out->out.empty());
 }

@@ -19,7 +19,18 @@
 // the scan (Spring Batch commits every scanned item; Kiln cannot, because the reader's position
 // can only be saved at a chunk boundary, and committing it mid-scan would lose or repeat items
 // after a crash).
+//
+// With write_behind(), chunk k is written, its skips logged and its checkpoint committed on a
+// handoff thread while the step's thread reads and processes chunk k+1 (at most one chunk in
+// hand). The reader's position is saved into the live context when a chunk is handed over, and
+// the handoff thread commits a copy of it, completed with the writer's position. The commit order
+// and what each commit holds are those of the step in line, so a restart is exactly as before.
+// A write that fails behind drops everything after the last commit (the chunk in hand and the
+// one read since), reopens reader and writer there, and the step goes on in line: the chunk is
+// read and processed again, and its first write gets the error that failed, so it is retried,
+// skipped or scanned as in line (the processor sees that chunk's items once more).
 
+#include <kiln/processing_pool.hpp>
 #include <kiln/step.hpp>
 
 #include <chrono>
@@ -70,6 +81,7 @@ class chunk_step<I, O>::worker final : public step_worker {
             [this] { return def_.processor_(context()); }, static_cast<std::size_t>(n));
       }
     }
+    if (def_.write_behind_ && def_.write_behind_(context().parameters())) start_write_behind();
     if (def_.skip_log_ && def_.ft_.skips.any()) {
       skip_log_.open(store_, context());
       skip_log_open_ = true;
@@ -84,6 +96,7 @@ class chunk_step<I, O>::worker final : public step_worker {
   }
 
   step_outcome do_run_once() override {
+    if (behind_) return run_behind();
     step_counts c = counts();
     try {
       for (const auto& l : def_.chunk_listeners_) detail::notify(l.before_chunk, "before_chunk", context());
@@ -132,7 +145,20 @@ class chunk_step<I, O>::worker final : public step_worker {
     }
   }
 
+  void do_drain() override {
+    if (!behind_) return;
+    wait_behind();
+    // What listeners and the flow see after the step: the context as committed.
+    if (behind_) context().context() = committed_context();
+  }
+
   void do_close() override {
+    if (handoff_) {
+      try {
+        handoff_->wait();
+      } catch (...) {  // NOLINT(bugprone-empty-catch): the step has failed already (drain reported it)
+      }
+    }
     if (writer_open_) close_quietly(*writer_);
     if (reader_open_) close_quietly(*reader_);
     skip_log_.close();
@@ -144,6 +170,104 @@ class chunk_step<I, O>::worker final : public step_worker {
     std::exception_ptr cause;
     bool scan = false;
   };
+
+  void start_write_behind() {
+    const bool listeners = !def_.chunk_listeners_.empty() || !def_.read_listeners_.empty() ||
+                           listen_process_ || !def_.write_listeners_.empty() || !def_.skip_listeners_.empty();
+    if (listeners) {
+      throw std::logic_error("chunk step '" + def_.name() +
+                             "': write_behind() cannot be combined with chunk, item or skip listeners, which "
+                             "expect each chunk read, processed and written in turn; drop one or the other");
+    }
+    if (keep_inputs_ && !reader_->repeatable()) {
+      throw std::logic_error("chunk step '" + def_.name() +
+                             "': write_behind() with skip or retry needs a repeatable reader (a failed write "
+                             "is redone by reading its chunk again); drop one or the other");
+    }
+    behind_ = true;
+    ahead_ = counts();
+    handoff_ = std::make_unique<handoff_thread>();
+  }
+
+  // One chunk with write-behind: read and processed here while the previous one is written and
+  // committed behind; then handed over in turn.
+  step_outcome run_behind() {
+    step_counts c = ahead_;
+    try {
+      clear_chunk();
+      const bool end = read_chunk(c);
+      for (;;) {
+        try {
+          process_pass(c);
+          break;
+        } catch (const rollback& r) {
+          roll_back(c, r.cause);  // the writer has nothing of this chunk yet
+        }
+      }
+      if (!wait_behind()) return step_outcome::continuing;
+      hand_over(c);
+      ahead_ = c;
+      if (end && !wait_behind()) return step_outcome::continuing;
+      return end ? step_outcome::completed : step_outcome::continuing;
+    } catch (...) {
+      note_uncommitted(c);
+      throw;
+    }
+  }
+
+  // Hands the processed chunk to the handoff thread with its counts (its writes included) and a
+  // copy of the context holding the reader's position after it.
+  void hand_over(step_counts& c) {
+    c.write += static_cast<std::int64_t>(outputs_.size());
+    in_hand_.outputs.swap(outputs_);
+    in_hand_.counts = c;
+    in_hand_.skips.clear();
+    if (skip_log_open_) collect_skips(in_hand_.skips);
+    reader_->update(context().context());
+    in_hand_.context = context().context();
+    in_hand_.write_error = nullptr;
+    if (auto* p = progress()) {
+      if (auto f = reader_->fraction_done()) p->fraction = *f;
+    }
+    handoff_->post([this] { write_in_hand(); });
+  }
+
+  // On the handoff thread. A failing write is kept for wait_behind(); any other failure is
+  // rethrown by the wait and fails the step.
+  void write_in_hand() {
+    try {
+      writer_->write(in_hand_.outputs);
+    } catch (...) {
+      in_hand_.write_error = std::current_exception();
+      return;
+    }
+    for (const auto& s : in_hand_.skips) skip_log_.add(s.phase, s.error, s.item ? &*s.item : nullptr);
+    if (skip_log_open_) skip_log_.update(in_hand_.context);
+    writer_->update(in_hand_.context);
+    commit(in_hand_.counts, in_hand_.context);
+  }
+
+  // Waits until the chunk in hand is written and committed. False when its write failed and the
+  // step goes on in line from the last commit; rethrows what fails the step.
+  bool wait_behind() {
+    handoff_->wait();
+    if (!in_hand_.write_error) return true;
+    const auto e = std::exchange(in_hand_.write_error, nullptr);
+    if (!keep_inputs_) std::rethrow_exception(e);
+    behind_ = false;
+    context().context() = committed_context();
+    reader_->close();
+    reader_open_ = false;
+    reader_->open(context());
+    reader_open_ = true;
+    writer_->close();
+    writer_open_ = false;
+    writer_->open(context());
+    writer_open_ = true;
+    redo_write_error_ = e;
+    detail::log_write_behind_failure(def_.name(), e);
+    return false;
+  }
 
   void clear_chunk() {
     first_pass_ = true;
@@ -353,6 +477,8 @@ class chunk_step<I, O>::worker final : public step_worker {
     for (const auto& l : def_.write_listeners_) detail::notify(l.before_write, "before_write", outputs_);
     writer_dirty_ = true;
     try {
+      // The first write of a chunk whose write behind failed fails the same way.
+      if (redo_write_error_) std::rethrow_exception(std::exchange(redo_write_error_, nullptr));
       writer_->write(outputs_);
     } catch (...) {
       const auto e = std::current_exception();
@@ -442,27 +568,37 @@ class chunk_step<I, O>::worker final : public step_worker {
     if (d.count() > 0) std::this_thread::sleep_for(d);
   }
 
+  // A skip as the skip log records it.
+  struct logged_skip {
+    const char* phase;
+    std::exception_ptr error;
+    std::optional<boost::json::value> item;
+  };
+
+  // The chunk's skips for the skip log, in the order the listeners hear them.
+  void collect_skips(std::vector<logged_skip>& out) const {
+    for (const auto& e : read_skips_) out.push_back({"read", e, std::nullopt});
+    for (const auto& [i, e] : process_skips_) out.push_back({"process", e, detail::item_json(inputs_[i])});
+    for (const auto& [o, e] : write_skips_) out.push_back({"write", e, detail::item_json(o)});
+  }
+
   // Skip listeners and the skip log, just before the commit (Spring Batch calls skip listeners
   // inside the chunk's transaction, so a rolled-back skip is not reported).
   void report_skips() {
+    const auto& listeners = def_.skip_listeners_;
     for (const auto& e : read_skips_) {
-      for (const auto& l : def_.skip_listeners_) detail::notify(l.on_skip_in_read, "on_skip_in_read", e);
-      if (skip_log_open_) skip_log_.add("read", e, nullptr);
+      for (const auto& l : listeners) detail::notify(l.on_skip_in_read, "on_skip_in_read", e);
     }
     for (const auto& [i, e] : process_skips_) {
-      for (const auto& l : def_.skip_listeners_) detail::notify(l.on_skip_in_process, "on_skip_in_process", inputs_[i], e);
-      if (skip_log_open_) {
-        const auto item = detail::item_json(inputs_[i]);
-        skip_log_.add("process", e, &item);
-      }
+      for (const auto& l : listeners) detail::notify(l.on_skip_in_process, "on_skip_in_process", inputs_[i], e);
     }
     for (const auto& [o, e] : write_skips_) {
-      for (const auto& l : def_.skip_listeners_) detail::notify(l.on_skip_in_write, "on_skip_in_write", o, e);
-      if (skip_log_open_) {
-        const auto item = detail::item_json(o);
-        skip_log_.add("write", e, &item);
-      }
+      for (const auto& l : listeners) detail::notify(l.on_skip_in_write, "on_skip_in_write", o, e);
     }
+    if (!skip_log_open_) return;
+    logged_.clear();
+    collect_skips(logged_);
+    for (const auto& s : logged_) skip_log_.add(s.phase, s.error, s.item ? &*s.item : nullptr);
   }
 
   static void close_quietly(item_stream& s) noexcept {
@@ -507,6 +643,21 @@ class chunk_step<I, O>::worker final : public step_worker {
   std::vector<std::size_t> read_skipped_at_;  // which read attempts of the chunk were skipped
   std::vector<std::pair<std::size_t, std::exception_ptr>> process_skips_;
   std::vector<std::pair<O, std::exception_ptr>> write_skips_;
+  std::vector<logged_skip> logged_;
+
+  // Write-behind (write_behind()): the chunk in hand is the handoff thread's until wait_behind().
+  struct chunk_in_hand {
+    chunk<O> outputs;
+    step_counts counts;
+    execution_context context;
+    std::vector<logged_skip> skips;
+    std::exception_ptr write_error;
+  };
+  bool behind_ = false;
+  step_counts ahead_;  // the counts once the chunk in hand is committed
+  chunk_in_hand in_hand_;
+  std::exception_ptr redo_write_error_;  // a write behind failed: the first write in line fails so
+  std::unique_ptr<handoff_thread> handoff_;  // last: it stops before the members its task uses
 };
 
 template <class I, class O>

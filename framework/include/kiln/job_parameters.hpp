@@ -93,6 +93,7 @@ class param {
   param& at_least(std::int64_t min);
   param& existing_file();     // string naming a readable regular file
   param& non_empty();
+  param& one_of(std::vector<std::string> values);  // the text is one of these
   operator param_spec() const { return spec_; }  // NOLINT(google-explicit-constructor)
 
  private:

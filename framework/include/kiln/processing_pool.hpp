@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -44,6 +45,33 @@ class processing_pool {
   std::size_t generation_ = 0;
   std::size_t busy_ = 0;  // pool threads still working on the current batch
   bool closing_ = false;
+};
+
+// One thread that runs one task at a time beside its owner: the write-behind of a chunk step
+// (chunk_step::write_behind), which writes and commits chunk k while the step's thread reads and
+// processes chunk k+1. post() hands over a task once the previous one was waited for; wait()
+// blocks until it has returned, and rethrows what it threw.
+class handoff_thread {
+ public:
+  handoff_thread();
+  ~handoff_thread();  // waits for the task in hand
+  handoff_thread(const handoff_thread&) = delete;
+  handoff_thread& operator=(const handoff_thread&) = delete;
+
+  void post(std::function<void()> task);
+  void wait();
+  [[nodiscard]] bool busy() const;
+
+ private:
+  void work();
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::function<void()> task_;
+  bool busy_ = false;
+  std::exception_ptr error_;
+  bool closing_ = false;
+  std::thread thread_;  // last: starts once the members above exist
 };
 
 }  // namespace kiln

@@ -84,6 +84,8 @@ namespace detail {
 
 // Logs the n-th skip of a step: the first few as warnings, the rest at debug level.
 void log_skip(const std::string& step_name, const std::exception_ptr& e, std::int64_t n);
+// Logs that a write behind failed and the step goes on in line.
+void log_write_behind_failure(const std::string& step_name, const std::exception_ptr& e);
 
 template <class T, class F>
 class function_reader final : public item_reader<T> {
@@ -273,6 +275,22 @@ class chunk_step : public step_settings<chunk_step<I, O>> {
     return *this;
   }
 
+  // Write-behind: each chunk is written and committed on a second thread while the next chunk
+  // is read and processed, so reading and processing overlap writing (two cores instead of one).
+  // Commits, their order and restarts are those of the step in line, and memory holds at most two
+  // chunks. Not with chunk, item or skip listeners (they expect each chunk read, processed and
+  // written in turn), and with skip or retry only for a repeatable reader. After a failed write
+  // the step goes on in line (chunk_loop.hpp). Default: off.
+  chunk_step& write_behind(bool on = true) {
+    write_behind_ = [on](const job_parameters&) { return on; };
+    return *this;
+  }
+  // Write-behind on or off from the job parameters, e.g. from a `write_behind` parameter.
+  chunk_step& write_behind_from(std::function<bool(const job_parameters&)> fn) {
+    write_behind_ = std::move(fn);
+    return *this;
+  }
+
   [[nodiscard]] std::string kind() const override { return "chunk"; }
   [[nodiscard]] std::unique_ptr<step_worker> make_worker(
       step_context ctx, command_log& log, std::shared_ptr<run_progress> progress) const override;
@@ -293,6 +311,7 @@ class chunk_step : public step_settings<chunk_step<I, O>> {
   std::vector<item_write_listener<O>> write_listeners_;
   std::vector<skip_listener<I, O>> skip_listeners_;
   std::function<std::int64_t(const job_parameters&)> threads_;
+  std::function<bool(const job_parameters&)> write_behind_;
 };
 
 }  // namespace kiln

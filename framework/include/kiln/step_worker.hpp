@@ -65,10 +65,20 @@ class step_worker {
   virtual void do_open() = 0;       // may throw
   virtual step_outcome do_run_once() = 0;  // may throw; calls commit()
   virtual void do_close() = 0;      // must not throw
+  // Finishes work still in hand before the step ends (a chunk being written behind); may throw,
+  // which fails the step.
+  virtual void do_drain() {}
   // Commits `counts` (the commit count is incremented here) and the current context, which the
   // caller has updated from its streams, asynchronously.
   void commit(step_counts counts);
+  // The same with a copy of the context taken earlier (a chunk written behind); callable from
+  // another thread than the step's, as long as the step's thread does not commit meanwhile.
+  void commit(step_counts counts, const execution_context& context);
+  // The context as of the last commit.
+  [[nodiscard]] const execution_context& committed_context() const { return committed_context_; }
   void fail(std::string why, errc code = errc::step_failed);
+  // The same from an error: an io_error is errc::io, a skip_limit_exceeded its own code.
+  void fail(const std::exception_ptr& e);
   [[nodiscard]] run_progress* progress() { return progress_.get(); }
   // Set once a stop was requested; for steps that pass it on (a job step to its child job).
   [[nodiscard]] const std::atomic<bool>& stop_flag() const { return stop_requested_; }

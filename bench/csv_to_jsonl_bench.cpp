@@ -6,6 +6,7 @@
 //
 //   csv_to_jsonl_bench [--rows 5000000] [--interval 1000] [--runs 3] [--dir /tmp/kiln-bench]
 //                      [--data-dir DIR]  (Kiln's data dir; default DIR/kiln-data, next to the files)
+//                      [--write-behind true|false]  (the job parameter; default true, as the job's)
 
 #include "example_jobs.hpp"
 #include "sales.hpp"
@@ -168,7 +169,8 @@ measurement hand_written(const fs::path& in, const fs::path& out) {
   return m;
 }
 
-measurement with_kiln(const fs::path& in, const fs::path& out, const fs::path& data, std::int64_t interval) {
+measurement with_kiln(const fs::path& in, const fs::path& out, const fs::path& data, std::int64_t interval,
+                      const std::string& write_behind) {
   measurement m;
   fs::remove_all(data);
   auto store = state_store::open(data, store_access::read_write).value();
@@ -183,7 +185,8 @@ measurement with_kiln(const fs::path& in, const fs::path& out, const fs::path& d
   auto log = make_standalone_log(*store, opts);
   auto j = examples::csv_to_jsonl();
   auto params = j.parameters_from({"input=" + in.string(), "output=" + out.string(),
-                                   "commit_interval=" + std::to_string(interval), "skip_limit=1000000"})
+                                   "commit_interval=" + std::to_string(interval), "skip_limit=1000000",
+                                   "write_behind=" + write_behind})
                     .value();
   run_result r;
   timed(m, [&] { r = run_job(j, params, *log).value(); });
@@ -249,6 +252,7 @@ int main(int argc, char** argv) {
   int runs = 3;
   fs::path dir = fs::temp_directory_path() / "kiln-bench";
   fs::path data_dir;
+  std::string write_behind = "true";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--rows") rows = std::stoll(argv[i + 1]);
@@ -256,8 +260,12 @@ int main(int argc, char** argv) {
     else if (a == "--runs") runs = std::stoi(argv[i + 1]);
     else if (a == "--dir") dir = argv[i + 1];
     else if (a == "--data-dir") data_dir = argv[i + 1];
+    else if (a == "--write-behind") write_behind = argv[i + 1];
     else {
-      std::fprintf(stderr, "usage: %s [--rows N] [--interval N] [--runs N] [--dir DIR] [--data-dir DIR]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--rows N] [--interval N] [--runs N] [--dir DIR] [--data-dir DIR] "
+                   "[--write-behind true|false]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -265,8 +273,11 @@ int main(int argc, char** argv) {
   if (data_dir.empty()) data_dir = dir / "kiln-data";
   fs::create_directories(dir);
   const auto small_rows = std::max<std::int64_t>(1, rows / 10);
-  std::printf("csv-to-jsonl benchmark: %lld rows (and %lld for the memory check), commit interval %lld, %d runs\n",
-              static_cast<long long>(rows), static_cast<long long>(small_rows), static_cast<long long>(interval), runs);
+  std::printf(
+      "csv-to-jsonl benchmark: %lld rows (and %lld for the memory check), commit interval %lld, write_behind=%s, "
+      "%d runs\n",
+      static_cast<long long>(rows), static_cast<long long>(small_rows), static_cast<long long>(interval),
+      write_behind.c_str(), runs);
   generate(dir / "in.csv", rows, dir / "gen-data");
   generate(dir / "small.csv", small_rows, dir / "gen-data");
 
@@ -274,7 +285,7 @@ int main(int argc, char** argv) {
   measurement base_last, kiln_last;
   for (int r = 0; r < runs; ++r) {
     auto b = in_child([&] { return hand_written(dir / "in.csv", dir / "hand.jsonl"); });
-    auto k = in_child([&] { return with_kiln(dir / "in.csv", dir / "kiln.jsonl", data_dir, interval); });
+    auto k = in_child([&] { return with_kiln(dir / "in.csv", dir / "kiln.jsonl", data_dir, interval, write_behind); });
     const double br = static_cast<double>(b.items) / b.seconds, kr = static_cast<double>(k.items) / k.seconds;
     std::printf("run %d: hand-written %.0f items/s (%.2fs), kiln %.0f items/s (%.2fs), ratio %.3f, commit p50 %.2f ms p99 %.2f ms\n",
                 r + 1, br, b.seconds, kr, k.seconds, kr / br, k.commit_p50_ms, k.commit_p99_ms);
@@ -307,7 +318,7 @@ int main(int argc, char** argv) {
     if (b) std::fclose(b);
     return same;
   }();
-  auto small = in_child([&] { return with_kiln(dir / "small.csv", dir / "small.jsonl", data_dir, interval); });
+  auto small = in_child([&] { return with_kiln(dir / "small.csv", dir / "small.jsonl", data_dir, interval, write_behind); });
 
   std::printf("\nmedian of %d runs:\n", runs);
   std::printf("  hand-written loop : %.0f items/s\n", median(base_rate));

@@ -1,7 +1,9 @@
 // Benchmark: the speed-up of running a step on two threads instead of one, through the real
 // framework (run_job over a RocksDB folder, durable checkpoints):
 //   1. csv-to-jsonl partitions=2 against partitions=1 (two line ranges converted at once, then
-//      merged), on the same generated input;
+//      merged), on the same generated input; once with write_behind=false, where each partition
+//      is one thread, and once with the default write_behind=true, where even one partition keeps
+//      two threads busy (it writes chunk k while it reads chunk k+1);
 //   2. a chunk step with a CPU-heavy processor, threads(2) against threads(1).
 // Each measurement is repeated --runs times and the median wall time reported with the ratio.
 //
@@ -162,17 +164,21 @@ int main(int argc, char** argv) {
   generate(dir / "in.csv", rows, dir / "gen-data");
 
   auto csv = examples::csv_to_jsonl();
-  std::vector<double> p1, p2;
+  // [write_behind][partitions - 1]: wall times.
+  std::vector<double> p[2][2];
   for (int r = 0; r < runs; ++r) {
-    for (int parts : {1, 2}) {
-      const auto out = dir / fmt::format("out{}.jsonl", parts);
-      const double s = timed_run(csv,
-                                 {"input=" + (dir / "in.csv").string(), "output=" + out.string(),
-                                  "skip_limit=1000000", fmt::format("partitions={}", parts)},
-                                 dir / "data");
-      (parts == 1 ? p1 : p2).push_back(s);
-      std::printf("csv-to-jsonl %lld rows, partitions=%d: %.2f s wall, %.2f s CPU\n",
-                  static_cast<long long>(rows), parts, s, last_cpu);
+    for (int behind : {0, 1}) {
+      for (int parts : {1, 2}) {
+        const auto out = dir / fmt::format("out{}.jsonl", parts);
+        const double s = timed_run(csv,
+                                   {"input=" + (dir / "in.csv").string(), "output=" + out.string(),
+                                    "skip_limit=1000000", fmt::format("partitions={}", parts),
+                                    fmt::format("write_behind={}", behind ? "true" : "false")},
+                                   dir / "data");
+        p[behind][parts - 1].push_back(s);
+        std::printf("csv-to-jsonl %lld rows, write_behind=%s, partitions=%d: %.2f s wall, %.2f s CPU\n",
+                    static_cast<long long>(rows), behind ? "true" : "false", parts, s, last_cpu);
+      }
     }
   }
   auto cpu = cpu_job(work, interval);
@@ -186,8 +192,11 @@ int main(int argc, char** argv) {
                   static_cast<long long>(items), static_cast<long long>(work), threads, s, last_cpu);
     }
   }
-  std::printf("median csv-to-jsonl: partitions=1 %.2f s, partitions=2 %.2f s, speed-up %.2fx\n", median(p1),
-              median(p2), median(p1) / median(p2));
+  for (int behind : {0, 1}) {
+    std::printf("median csv-to-jsonl write_behind=%s: partitions=1 %.2f s, partitions=2 %.2f s, speed-up %.2fx\n",
+                behind ? "true" : "false", median(p[behind][0]), median(p[behind][1]),
+                median(p[behind][0]) / median(p[behind][1]));
+  }
   std::printf("median cpu-heavy: threads=1 %.2f s, threads=2 %.2f s, speed-up %.2fx\n", median(t1),
               median(t2), median(t1) / median(t2));
   return 0;

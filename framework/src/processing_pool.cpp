@@ -22,11 +22,18 @@ processing_pool::~processing_pool() {
 }
 
 void processing_pool::drain(std::size_t slot) {
-  // Blocks of consecutive items: fewer atomic increments for cheap items, still balanced.
+  // Guided blocks of consecutive items: each thread takes a share of what is left, so cheap items
+  // cost few atomic operations, and the blocks shrink towards the end of the batch, where a large
+  // block would leave the other threads waiting at the barrier (the chunk's end).
+  const std::size_t shares = parallelism() * 2;
   for (;;) {
-    const std::size_t begin = next_.fetch_add(block_);
-    if (begin >= count_) return;
-    const std::size_t end = std::min(count_, begin + block_);
+    std::size_t begin = next_.load();
+    std::size_t block = 0;
+    do {
+      if (begin >= count_) return;
+      block = std::max(min_block_, (count_ - begin) / shares);
+    } while (!next_.compare_exchange_weak(begin, begin + block));
+    const std::size_t end = std::min(count_, begin + block);
     for (std::size_t i = begin; i < end; ++i) (*fn_)(i, slot);
   }
 }
@@ -58,7 +65,7 @@ void processing_pool::run(std::size_t count, const std::function<void(std::size_
     std::lock_guard lock(mu_);
     fn_ = &fn;
     count_ = count;
-    block_ = std::max<std::size_t>(1, count / (parallelism() * 8));
+    min_block_ = std::max<std::size_t>(1, count / (parallelism() * 64));
     next_.store(0);
     busy_ = threads_.size();
     ++generation_;

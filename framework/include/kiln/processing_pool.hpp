@@ -40,7 +40,7 @@ class processing_pool {
   std::condition_variable done_cv_;
   const std::function<void(std::size_t, std::size_t)>* fn_ = nullptr;
   std::size_t count_ = 0;
-  std::size_t block_ = 1;
+  std::size_t min_block_ = 1;  // the smallest block a thread takes (drain())
   std::atomic<std::size_t> next_{0};
   std::size_t generation_ = 0;
   std::size_t busy_ = 0;  // pool threads still working on the current batch

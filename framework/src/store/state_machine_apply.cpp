@@ -28,7 +28,8 @@ struct overloaded : Ts... {
 // One command's writes, and the counter changes that become visible only if the batch commits.
 class transaction {
  public:
-  explicit transaction(impl& s) : s_(s), instance_(s.last_instance), execution_(s.last_execution),
+  // The batch starts with room for a chunk commit's records, so that it does not grow while they are added.
+  explicit transaction(impl& s) : s_(s), batch_(1024), instance_(s.last_instance), execution_(s.last_execution),
                                    step_execution_(s.last_step_execution) {}
 
   void put(impl::family f, std::string_view key, std::string_view value) {
@@ -50,7 +51,10 @@ class transaction {
     cache_changes_.emplace_back(r);
   }
   void put(const step_execution_record& r) {
-    put(impl::step_executions, key_of(r.id), json::serialize(to_json(r)));
+    // Every chunk commit writes one: built in a stack buffer, which needs no frees.
+    unsigned char buffer[1024];
+    json::monotonic_resource mr(buffer, sizeof buffer);
+    put(impl::step_executions, key_of(r.id), json::serialize(to_json(r, &mr)));
     cache_changes_.emplace_back(r);
   }
   void put_context(std::int64_t step_execution_id, const execution_context& c) {

@@ -51,7 +51,7 @@ class transaction {
     cache_changes_.emplace_back(r);
   }
   void put(const step_execution_record& r) {
-    // Every chunk commit writes one: built in a stack buffer, which needs no frees.
+    // Every chunk commit writes one: built in a buffer on the stack, released as a whole.
     unsigned char buffer[1024];
     json::monotonic_resource mr(buffer, sizeof buffer);
     put(impl::step_executions, key_of(r.id), json::serialize(to_json(r, &mr)));

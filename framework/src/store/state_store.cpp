@@ -220,7 +220,8 @@ void state_store::impl::cache(step_execution_record r) {
 }
 
 void state_store::impl::uncache_execution(std::int64_t id) {
-  running_executions.erase(id);
+  // Steps are cached only while their execution is: a queued or ended one has none to look for.
+  if (running_executions.erase(id) == 0) return;
   std::erase_if(running_steps, [id](const auto& st) { return st.second.execution_id == id; });
 }
 

@@ -6,16 +6,17 @@ namespace kiln {
 
 namespace json = boost::json;
 
-json::value to_json(const step_counts& c) {
-  return json::object{{"read", c.read},
-                      {"write", c.write},
-                      {"filter", c.filter},
-                      {"read_skip", c.read_skip},
-                      {"process_skip", c.process_skip},
-                      {"write_skip", c.write_skip},
-                      {"commit", c.commit},
-                      {"rollback", c.rollback},
-                      {"retry", c.retry}};
+json::value to_json(const step_counts& c, json::storage_ptr sp) {
+  return json::object({{"read", c.read},
+                       {"write", c.write},
+                       {"filter", c.filter},
+                       {"read_skip", c.read_skip},
+                       {"process_skip", c.process_skip},
+                       {"write_skip", c.write_skip},
+                       {"commit", c.commit},
+                       {"rollback", c.rollback},
+                       {"retry", c.retry}},
+                      std::move(sp));
 }
 
 expected<step_counts> step_counts_from_json(const json::value& v) {
@@ -96,17 +97,19 @@ expected<job_execution_record> job_execution_from_json(const json::value& v) {
   return out;
 }
 
-json::value to_json(const step_execution_record& r) {
-  return json::object{{"id", r.id},
-                      {"execution_id", r.execution_id},
-                      {"step", r.step_name},
-                      {"status", to_string(r.status)},
-                      {"exit_code", r.exit.code},
-                      {"exit_description", r.exit.description},
-                      {"counts", to_json(r.counts)},
-                      {"start_time", r.start_time},
-                      {"end_time", r.end_time},
-                      {"last_updated", r.last_updated}};
+json::value to_json(const step_execution_record& r, json::storage_ptr sp) {
+  // The counts are built in `sp` too, so that the object takes them without a copy.
+  return json::object({{"id", r.id},
+                       {"execution_id", r.execution_id},
+                       {"step", r.step_name},
+                       {"status", to_string(r.status)},
+                       {"exit_code", r.exit.code},
+                       {"exit_description", r.exit.description},
+                       {"counts", to_json(r.counts, sp)},
+                       {"start_time", r.start_time},
+                       {"end_time", r.end_time},
+                       {"last_updated", r.last_updated}},
+                      sp);
 }
 
 expected<step_execution_record> step_execution_from_json(const json::value& v) {

@@ -234,3 +234,112 @@ TEST_CASE("standalone log applies proposals in order and groups syncs", "[framew
   CHECK(s->step_executions(1)[0].counts.commit == 200);
   CHECK(s->step_context(st->step_execution_id).at("pos").as_int64() == 200);
 }
+
+// Apply keeps the running executions and steps decoded in memory; these fail if that cache goes stale.
+TEST_CASE("state machine: a chunk commit is refused once another command ended its step or execution",
+          "[framework][state]") {
+  temp_dir dir;
+  auto s = open_store(dir);
+  const step_counts first{10, 10, 0, 0, 0, 0, 1, 0};
+  const step_counts second{20, 20, 0, 0, 0, 0, 2, 0};
+  REQUIRE(s->apply(create_execution_cmd{"job", params_for("a"), true, 1}));
+  REQUIRE(s->apply(start_step_cmd{1, "load", false, 0, 2}));
+  REQUIRE(s->apply(commit_chunk_cmd{1, first, {{"pos", 10}}, 3}));
+  auto refused = [&](const char* message) {
+    auto r = s->apply(commit_chunk_cmd{1, second, {{"pos", 20}}, 9});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code() == errc::invalid_transition);
+    CHECK(r.error().message() == message);
+    CHECK(s->step_executions(1)[0].counts != second);
+    CHECK(s->step_context(1).at("pos").as_int64() != 20);
+  };
+  SECTION("stop: a STOPPING execution still commits; ending it refuses its step") {
+    REQUIRE(s->apply(request_stop_cmd{1, 4}));
+    auto e = s->execution(1);
+    CHECK(e->status == batch_status::stopping);
+    CHECK(e->start_time == 2);  // what start_step wrote, kept by the stop
+    REQUIRE(s->apply(commit_chunk_cmd{1, first, {{"pos", 15}}, 5}));
+    CHECK(s->step_context(1).at("pos").as_int64() == 15);
+    // A runner that ends the execution but not its step: the step stays STARTED and cannot commit.
+    REQUIRE(s->apply(end_execution_cmd{1, batch_status::stopped, exit_status::stopped(), 6}));
+    refused("commit_chunk: execution 1 is STOPPED, not running");
+    CHECK_FALSE(s->apply(end_step_cmd{1, batch_status::stopped, exit_status::stopped(), second, {}, 7}));
+  }
+  SECTION("kill") {
+    REQUIRE(s->apply(kill_cmd{1, "", 4}));
+    refused("commit_chunk: step execution 1 is FAILED, not running");
+    REQUIRE(s->apply(abandon_cmd{1, 5}));
+    refused("commit_chunk: step execution 1 is FAILED, not running");
+  }
+  SECTION("recover_dead") {
+    REQUIRE(s->apply(recover_dead_cmd{"process died", 4}));
+    refused("commit_chunk: step execution 1 is FAILED, not running");
+  }
+  SECTION("end_step") {
+    REQUIRE(s->apply(end_step_cmd{1, batch_status::completed, exit_status::completed(), first, {{"pos", 10}}, 4}));
+    refused("commit_chunk: step execution 1 is COMPLETED, not running");
+    REQUIRE(s->apply(start_step_cmd{1, "write", false, 0, 5}));
+    REQUIRE(s->apply(commit_chunk_cmd{2, first, {}, 6}));
+    refused("commit_chunk: step execution 1 is COMPLETED, not running");
+  }
+  SECTION("a reopened store knows what runs") {
+    s.reset();
+    s = open_store(dir);
+    REQUIRE(s->apply(commit_chunk_cmd{1, first, {{"pos", 15}}, 4}));
+    REQUIRE(s->apply(end_execution_cmd{1, batch_status::failed, exit_status::failed(), 5}));
+    refused("commit_chunk: execution 1 is FAILED, not running");
+  }
+}
+
+TEST_CASE("state machine: a long-lived store applies like one reopened before every command",
+          "[framework][state]") {
+  const step_counts c{10, 10, 0, 0, 0, 0, 1, 0};
+  auto queued = [](const char* input, std::int64_t time) {
+    return create_execution_cmd{"job", params_for(input), true, time, "q"};
+  };
+  const std::vector<command> commands{
+      create_execution_cmd{"job", params_for("a"), true, 1},
+      start_step_cmd{1, "load", false, 0, 2},
+      commit_chunk_cmd{1, c, {{"pos", 1}}, 3},
+      request_stop_cmd{1, 4},
+      commit_chunk_cmd{1, c, {{"pos", 2}}, 5},
+      end_execution_cmd{1, batch_status::stopped, exit_status::stopped(), 6},
+      commit_chunk_cmd{1, c, {{"pos", 3}}, 7},
+      end_step_cmd{1, batch_status::stopped, exit_status::stopped(), c, {}, 8},
+      create_execution_cmd{"job", params_for("a"), true, 10},  // restarts instance 1
+      start_execution_cmd{2, 11},
+      start_step_cmd{2, "load", false, 0, 12},
+      end_step_cmd{2, batch_status::completed, exit_status::completed(), c, {}, 13},
+      commit_chunk_cmd{2, c, {}, 14},
+      start_step_cmd{2, "write", false, 0, 15},
+      commit_chunk_cmd{3, c, {{"pos", 4}}, 16},
+      kill_cmd{2, "", 17},
+      commit_chunk_cmd{3, c, {}, 18},
+      abandon_cmd{2, 19},
+      queued("b", 20),
+      start_step_cmd{3, "load", false, 0, 21},  // still queued
+      claim_cmd{"node-1", 1, {}, {}, 22},
+      start_execution_cmd{3, 23},
+      start_step_cmd{3, "load", false, 0, 24},
+      commit_chunk_cmd{4, c, {{"pos", 5}}, 25},
+      queued("c", 26),
+      cancel_cmd{4, 27},
+      recover_dead_cmd{"node-1 died", 28},
+      commit_chunk_cmd{4, c, {}, 29},
+      end_step_cmd{4, batch_status::completed, exit_status::completed(), c, {}, 30},
+      purge_cmd{100, 31},
+      commit_chunk_cmd{4, c, {}, 32},
+  };
+  temp_dir kept_dir, reopened_dir;
+  auto kept = open_store(kept_dir);
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    INFO("command " << i);
+    auto reopened = open_store(reopened_dir);
+    auto a = kept->apply(commands[i]);
+    auto b = reopened->apply(commands[i]);
+    REQUIRE(a.has_value() == b.has_value());
+    if (!a) CHECK(a.error().message() == b.error().message());
+    CHECK(kept->dump() == reopened->dump());
+  }
+  CHECK(kept->executions().empty());  // the purge took every instance
+}

@@ -71,10 +71,11 @@ struct step_execution_record {
   std::int64_t last_updated = 0;
 };
 
-boost::json::value to_json(const step_counts& c);
+// `sp` holds the value's memory: a caller that serializes it at once may pass a stack buffer's.
+boost::json::value to_json(const step_counts& c, boost::json::storage_ptr sp = {});
 boost::json::value to_json(const job_instance_record& r);
 boost::json::value to_json(const job_execution_record& r);
-boost::json::value to_json(const step_execution_record& r);
+boost::json::value to_json(const step_execution_record& r, boost::json::storage_ptr sp = {});
 expected<step_counts> step_counts_from_json(const boost::json::value& v);
 expected<job_instance_record> job_instance_from_json(const boost::json::value& v);
 expected<job_execution_record> job_execution_from_json(const boost::json::value& v);

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <optional>
 #include <set>
+#include <variant>
 
 namespace kiln {
 
@@ -27,7 +28,8 @@ struct overloaded : Ts... {
 // One command's writes, and the counter changes that become visible only if the batch commits.
 class transaction {
  public:
-  explicit transaction(impl& s) : s_(s), instance_(s.last_instance), execution_(s.last_execution),
+  // The batch starts with room for a chunk commit's records, so that it does not grow while they are added.
+  explicit transaction(impl& s) : s_(s), batch_(1024), instance_(s.last_instance), execution_(s.last_execution),
                                    step_execution_(s.last_step_execution) {}
 
   void put(impl::family f, std::string_view key, std::string_view value) {
@@ -36,14 +38,25 @@ class transaction {
   void erase(impl::family f, std::string_view key) {
     batch_.Delete(s_.cf[f].get(), rocksdb::Slice(key.data(), key.size()));
     if (f == impl::queue || f == impl::running_jobs) index_changes_.push_back({f, std::string(key), std::nullopt, 0});
+    if (f == impl::executions || f == impl::step_executions) cache_changes_.emplace_back(erased{f, id_of(key)});
   }
   // Writes to `queue` and `running_jobs` also reach their in-memory mirrors once the batch commits.
   void put_indexed(impl::family f, std::string_view key, std::string_view value, std::int64_t not_before = 0) {
     put(f, key, value);
     index_changes_.push_back({f, std::string(key), std::string(value), not_before});
   }
-  void put(const job_execution_record& r) { put(impl::executions, key_of(r.id), json::serialize(to_json(r))); }
-  void put(const step_execution_record& r) { put(impl::step_executions, key_of(r.id), json::serialize(to_json(r))); }
+  // Execution and step records also reach apply's cache of running ones once the batch commits.
+  void put(const job_execution_record& r) {
+    put(impl::executions, key_of(r.id), json::serialize(to_json(r)));
+    cache_changes_.emplace_back(r);
+  }
+  void put(const step_execution_record& r) {
+    // Every chunk commit writes one: built in a buffer on the stack, released as a whole.
+    unsigned char buffer[1024];
+    json::monotonic_resource mr(buffer, sizeof buffer);
+    put(impl::step_executions, key_of(r.id), json::serialize(to_json(r, &mr)));
+    cache_changes_.emplace_back(r);
+  }
   void put_context(std::int64_t step_execution_id, const execution_context& c) {
     put(impl::contexts, key_of(step_execution_id), json::serialize(c));
   }
@@ -73,6 +86,14 @@ class transaction {
         }
       }
     }
+    for (auto& c : cache_changes_) {
+      std::visit(overloaded{[&](erased& e) {
+                              if (e.family == impl::executions) s_.uncache_execution(e.id);
+                              else s_.uncache_step(e.id);
+                            },
+                            [&](auto& r) { s_.cache(std::move(r)); }},
+                 c);
+    }
     s_.applied = applied;
     s_.last_instance = instance_;
     s_.last_execution = execution_;
@@ -87,13 +108,29 @@ class transaction {
     std::optional<std::string> value;  // nullopt = erased
     std::int64_t not_before;           // queue entries
   };
+  struct erased {  // by a purge
+    impl::family family;
+    std::int64_t id;
+  };
   impl& s_;
   rocksdb::WriteBatch batch_;
   std::vector<index_change> index_changes_;
+  std::vector<std::variant<job_execution_record, step_execution_record, erased>> cache_changes_;
   std::int64_t instance_;
   std::int64_t execution_;
   std::int64_t step_execution_;
 };
+
+// Apply reads a running execution or step from the cache and any other record from RocksDB.
+expected<job_execution_record> read_execution(const impl& s, std::int64_t id) {
+  if (auto it = s.running_executions.find(id); it != s.running_executions.end()) return it->second;
+  return s.execution(id);
+}
+
+expected<step_execution_record> read_step(const impl& s, std::int64_t id) {
+  if (auto it = s.running_steps.find(id); it != s.running_steps.end()) return it->second;
+  return s.step_execution(id);
+}
 
 apply_result ids(std::int64_t execution_id, std::int64_t step_execution_id = 0, std::int64_t instance_id = 0) {
   apply_result r;
@@ -117,7 +154,7 @@ expected<apply_result> apply_create(impl& s, transaction& tx, const create_execu
     r.instance_id = id_of(*existing);
     r.restart = true;
     for (auto id : s.children(impl::instance_executions, r.instance_id)) {
-      auto e = s.execution(id);
+      auto e = read_execution(s, id);
       if (!e) return std::unexpected(e.error());
       if (is_running(e->status)) {
         return fail(errc::already_running,
@@ -172,7 +209,7 @@ expected<apply_result> apply_create(impl& s, transaction& tx, const create_execu
 }
 
 expected<job_execution_record> running_execution(impl& s, std::int64_t id, const char* what) {
-  auto e = s.execution(id);
+  auto e = read_execution(s, id);
   if (!e) return e;
   if (!is_running(e->status)) {
     return fail(errc::invalid_transition,
@@ -186,7 +223,7 @@ expected<job_execution_record> running_execution(impl& s, std::int64_t id, const
 }
 
 expected<apply_result> apply_start_execution(impl& s, transaction& tx, const start_execution_cmd& c) {
-  auto e = s.execution(c.execution_id);
+  auto e = read_execution(s, c.execution_id);
   if (!e) return std::unexpected(e.error());
   if (e->status != batch_status::starting) {
     return fail(errc::invalid_transition,
@@ -212,7 +249,7 @@ expected<apply_result> apply_start_step(impl& s, transaction& tx, const start_st
   std::int64_t starts = 0;
   for (auto exec_id : s.children(impl::instance_executions, e->instance_id)) {
     for (auto step_id : s.children(impl::execution_steps, exec_id)) {
-      auto st = s.step_execution(step_id);
+      auto st = read_step(s, step_id);
       if (!st || st->step_name != c.step) continue;
       ++starts;
       if (!last || st->id > last->id) last = *st;
@@ -252,14 +289,17 @@ expected<apply_result> apply_start_step(impl& s, transaction& tx, const start_st
 }
 
 expected<step_execution_record> running_step(impl& s, std::int64_t id, const char* what) {
-  auto st = s.step_execution(id);
+  auto st = read_step(s, id);
   if (!st) return st;
   if (st->status != batch_status::started && st->status != batch_status::stopping) {
     return fail(errc::invalid_transition,
                 fmt::format("{}: step execution {} is {}, not running", what, id, to_string(st->status)));
   }
-  auto e = running_execution(s, st->execution_id, what);
-  if (!e) return std::unexpected(e.error());
+  // The cache holds exactly the executions running on a node; running_execution says why any other is refused.
+  if (!s.running_executions.contains(st->execution_id)) {
+    auto e = running_execution(s, st->execution_id, what);
+    if (!e) return std::unexpected(e.error());
+  }
   return st;
 }
 
@@ -311,7 +351,7 @@ void end_execution(transaction& tx, job_execution_record& e, batch_status status
 void fail_running_steps(impl& s, transaction& tx, const job_execution_record& e, const std::string& reason,
                         std::int64_t time) {
   for (auto step_id : s.children(impl::execution_steps, e.id)) {
-    auto st = s.step_execution(step_id);
+    auto st = read_step(s, step_id);
     if (!st || !is_running(st->status)) continue;
     st->status = batch_status::failed;
     st->exit = exit_status::failed(reason);
@@ -335,7 +375,7 @@ expected<apply_result> apply_recover(impl& s, transaction& tx, const recover_dea
   apply_result r;
   std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(rocksdb::ReadOptions(), s.cf[impl::running].get()));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    auto e = s.execution(id_of(it->key().ToStringView()));
+    auto e = read_execution(s, id_of(it->key().ToStringView()));
     if (!e || e->queued()) continue;
     fail_running_steps(s, tx, *e, c.reason, c.time);
     end_execution(tx, *e, batch_status::failed, exit_status::failed(c.reason), c.time);
@@ -372,7 +412,7 @@ expected<apply_result> apply_claim(impl& s, transaction& tx, const claim_cmd& c)
     const bool forbid = entry.at("forbid_concurrent").as_bool();
     if (forbid && (claimed_jobs.contains(job) || job_has_running(s, job))) continue;
     const auto id = id_of(std::string_view(it->first).substr(8));
-    auto e = s.execution(id);
+    auto e = read_execution(s, id);
     if (!e) return std::unexpected(e.error());
     e->node = c.node;
     e->claim_time = e->last_updated = c.time;
@@ -388,7 +428,7 @@ expected<apply_result> apply_claim(impl& s, transaction& tx, const claim_cmd& c)
 }
 
 expected<apply_result> apply_cancel(impl& s, transaction& tx, const cancel_cmd& c) {
-  auto e = s.execution(c.execution_id);
+  auto e = read_execution(s, c.execution_id);
   if (!e) return std::unexpected(e.error());
   if (!e->queued()) {
     return fail(errc::invalid_transition,
@@ -412,7 +452,7 @@ expected<apply_result> apply_kill(impl& s, transaction& tx, const kill_cmd& c) {
 }
 
 expected<apply_result> apply_abandon(impl& s, transaction& tx, const abandon_cmd& c) {
-  auto e = s.execution(c.execution_id);
+  auto e = read_execution(s, c.execution_id);
   if (!e) return std::unexpected(e.error());
   if (e->status != batch_status::stopped && e->status != batch_status::failed) {
     return fail(errc::invalid_transition,
@@ -434,7 +474,7 @@ expected<apply_result> apply_purge(impl& s, transaction& tx, const purge_cmd& c)
     const auto instance_id = id_of(it->key().ToStringView());
     std::vector<job_execution_record> execs;
     for (auto id : s.children(impl::instance_executions, instance_id)) {
-      auto e = s.execution(id);
+      auto e = read_execution(s, id);
       if (!e) return std::unexpected(e.error());
       execs.push_back(std::move(*e));
     }
@@ -469,7 +509,7 @@ expected<apply_result> state_store::apply(const command& cmd, bool sync) {
   // in its queue: STOPPED with exit CANCELLED and the reason.
   auto withdraw_with = [this](transaction& t, std::int64_t time) {
     return [this, &t, time](std::int64_t id, const std::string& reason) {
-      auto e = impl_->execution(id);
+      auto e = read_execution(*impl_, id);
       if (!e || !e->queued()) return false;
       t.erase(impl::queue, queue_key(e->priority, e->id));
       end_execution(t, *e, batch_status::stopped, exit_status{"CANCELLED", reason}, time);

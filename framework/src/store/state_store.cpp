@@ -116,7 +116,10 @@ expected<std::unique_ptr<state_store>> state_store::open(const std::filesystem::
   for (auto* h : handles) p->cf.emplace_back(h);
   if (auto loaded = p->load_meta(); !loaded) return std::unexpected(loaded.error());
   p->load_indexes();
-  if (!p->read_only) write_owner(dir);
+  if (!p->read_only) {
+    p->load_running();
+    write_owner(dir);
+  }
   return std::unique_ptr<state_store>(new state_store(std::move(p)));
 }
 
@@ -138,7 +141,10 @@ state_store::~state_store() {
 
 std::string state_store::impl::encode_counters(std::uint64_t applied, std::int64_t instance, std::int64_t execution,
                                                std::int64_t step_execution) {
-  return key_of(static_cast<std::int64_t>(applied)) + key_of(instance) + key_of(execution) + key_of(step_execution);
+  std::string out;
+  out.reserve(32);  // written with every command: one allocation, not one per concatenation
+  for (auto v : {static_cast<std::int64_t>(applied), instance, execution, step_execution}) out += key_of(v);
+  return out;
 }
 
 expected<void> state_store::impl::load_meta() {
@@ -199,6 +205,36 @@ void state_store::impl::load_indexes() {
   }
   std::unique_ptr<rocksdb::Iterator> r(db->NewIterator(rocksdb::ReadOptions(), cf[running_jobs].get()));
   for (r->SeekToFirst(); r->Valid(); r->Next()) running_jobs_index.insert(r->key().ToString());
+}
+
+void state_store::impl::cache(job_execution_record r) {
+  if (!is_running(r.status) || r.queued()) return uncache_execution(r.id);
+  const auto id = r.id;
+  running_executions.insert_or_assign(id, std::move(r));
+}
+
+void state_store::impl::cache(step_execution_record r) {
+  if (!is_running(r.status)) return uncache_step(r.id);
+  const auto id = r.id;
+  running_steps.insert_or_assign(id, std::move(r));
+}
+
+void state_store::impl::uncache_execution(std::int64_t id) {
+  // Steps are cached only while their execution is: a queued or ended one has none to look for.
+  if (running_executions.erase(id) == 0) return;
+  std::erase_if(running_steps, [id](const auto& st) { return st.second.execution_id == id; });
+}
+
+void state_store::impl::load_running() {
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf[running].get()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto e = execution(id_of(it->key().ToStringView()));
+    if (!e || !is_running(e->status) || e->queued()) continue;
+    for (auto step_id : children(execution_steps, e->id)) {
+      if (auto st = step_execution(step_id)) cache(std::move(*st));
+    }
+    cache(std::move(*e));
+  }
 }
 
 std::optional<std::string> state_store::impl::get(family f, std::string_view key) const {

@@ -1,6 +1,7 @@
 #pragma once
 // Private: the state store's RocksDB handles and helpers, shared by the query and apply sides.
 
+#include <kiln/records.hpp>
 #include <kiln/state_store.hpp>
 
 #include <rocksdb/db.h>
@@ -13,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace kiln {
@@ -71,6 +73,21 @@ struct state_store::impl {
   std::multiset<std::int64_t> not_before_times;
   void index_queue_put(const std::string& key, std::string value, std::int64_t not_before);
   void index_queue_erase(const std::string& key);
+
+  // Apply's cache of the decoded records that every chunk commit and step end would otherwise read
+  // and parse again: the job executions that run on a node (STARTING, STARTED or STOPPING and not
+  // waiting in a queue) and their running step executions. Like the indexes it holds committed
+  // state only: loaded at open, changed only after an apply's batch commits. Only apply uses it, so
+  // it needs no lock; queries read RocksDB. A record not in it is read from RocksDB.
+  std::unordered_map<std::int64_t, job_execution_record> running_executions;
+  std::unordered_map<std::int64_t, step_execution_record> running_steps;
+  // Keep a record written by a committed batch, or drop it once it no longer runs; an execution
+  // leaving takes its steps along, even any that a runner never ended.
+  void cache(job_execution_record r);
+  void cache(step_execution_record r);
+  void uncache_execution(std::int64_t id);
+  void uncache_step(std::int64_t id) { running_steps.erase(id); }
+  void load_running();
 
   // The key in `meta` holding applied index, last instance, last execution and last step execution
   // ids, 8 bytes each. Data dirs written before it hold one key per counter; load_meta reads those.

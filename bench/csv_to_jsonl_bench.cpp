@@ -6,7 +6,7 @@
 //
 //   csv_to_jsonl_bench [--rows 5000000] [--interval 1000] [--runs 3] [--dir /tmp/kiln-bench]
 //                      [--data-dir DIR]  (Kiln's data dir; default DIR/kiln-data, next to the files)
-//                      [--write-behind true|false]  (the job parameter; default true, as the job's)
+//                      [--write-behind true|false]  (the job parameter; default false, as the job's)
 
 #include "example_jobs.hpp"
 #include "sales.hpp"
@@ -252,7 +252,7 @@ int main(int argc, char** argv) {
   int runs = 3;
   fs::path dir = fs::temp_directory_path() / "kiln-bench";
   fs::path data_dir;
-  std::string write_behind = "true";
+  std::string write_behind = "false";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--rows") rows = std::stoll(argv[i + 1]);

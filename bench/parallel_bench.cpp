@@ -1,8 +1,8 @@
 // Benchmark: the speed-up of running a step on two threads instead of one, through the real
 // framework (run_job over a RocksDB folder, durable checkpoints):
 //   1. csv-to-jsonl partitions=2 against partitions=1 (two line ranges converted at once, then
-//      merged), on the same generated input; once with write_behind=false, where each partition
-//      is one thread, and once with the default write_behind=true, where even one partition keeps
+//      merged), on the same generated input; once with the default write_behind=false, where each
+//      partition is one thread, and once with write_behind=true, where even one partition keeps
 //      two threads busy (it writes chunk k while it reads chunk k+1);
 //   2. a chunk step with a CPU-heavy processor, threads(2) against threads(1).
 // Each measurement is repeated --runs times and the median wall time reported with the ratio.

@@ -227,7 +227,7 @@ job csv_to_jsonl() {
                      .describe("line ranges of the input converted in parallel, then merged (the output does "
                                "not change)"))
       .parameter(param("write_behind")
-                     .default_value(std::string("true"))
+                     .default_value(std::string("false"))
                      .one_of({"true", "false"})
                      .non_identifying()
                      .describe("write each chunk on a second thread while the next is read (the output does "

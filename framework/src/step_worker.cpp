@@ -26,8 +26,13 @@ bool ended_elsewhere(const command_log& log, std::int64_t execution_id) {
 
 }  // namespace
 
-step_committer::step_committer(command_log& log, std::int64_t step_execution_id, std::size_t max_in_flight)
-    : log_(log), step_execution_id_(step_execution_id), max_in_flight_(max_in_flight) {}
+step_committer::step_committer(command_log& log, std::int64_t step_execution_id, std::size_t max_in_flight,
+                               std::size_t hold_max, std::chrono::microseconds hold_time)
+    : log_(log),
+      step_execution_id_(step_execution_id),
+      max_in_flight_(max_in_flight),
+      hold_max_(std::max<std::size_t>(1, std::min(hold_max, max_in_flight))),
+      hold_time_(hold_time) {}
 
 expected<void> step_committer::settle(std::size_t keep) {
   while (in_flight_.size() > keep) {
@@ -46,12 +51,28 @@ expected<void> step_committer::settle(std::size_t keep) {
 }
 
 expected<void> step_committer::commit(const step_counts& counts, const execution_context& context) {
-  if (auto r = settle(max_in_flight_ - 1); !r) return r;
-  in_flight_.push_back(log_.propose_async(commit_chunk_cmd{step_execution_id_, counts, context, now_ms()}));
+  const auto now = std::chrono::steady_clock::now();
+  const bool fast = now - last_commit_ < hold_time_;
+  last_commit_ = now;
+  held_.emplace_back(commit_chunk_cmd{step_execution_id_, counts, context, now_ms()});
+  if (fast && held_.size() < hold_max_) return {};
+  return hand_over();
+}
+
+expected<void> step_committer::hand_over() {
+  if (held_.empty()) return {};
+  if (auto r = settle(max_in_flight_ - std::min(max_in_flight_, held_.size())); !r) {
+    held_.clear();
+    return r;
+  }
+  for (auto& f : log_.propose_all_async(std::exchange(held_, {}))) in_flight_.push_back(std::move(f));
   return {};
 }
 
-expected<void> step_committer::drain() { return settle(0); }
+expected<void> step_committer::drain() {
+  if (auto r = hand_over(); !r) return r;
+  return settle(0);
+}
 
 step_worker::step_worker(step_context ctx, command_log& log, std::shared_ptr<run_progress> progress)
     : ctx_(std::move(ctx)),
@@ -174,9 +195,10 @@ std::pair<batch_status, exit_status> step_worker::finish(step_outcome outcome) {
   // fsync) usually makes them all durable. The log applies them in order, and it refuses a commit
   // only when the step or its execution no longer runs (fenced), or when the store fails: then it
   // refuses end_step too, so end_step never records an end that a refused commit contradicts.
+  const auto handed = committer_.hand_over();  // the held commits go before end_step
   auto end = log_.propose_async(
       end_step_cmd{ctx_.step_execution_id(), status, exit, counts_, committed_context_, now_ms()});
-  const auto drained = committer_.drain();
+  const auto drained = handed ? committer_.drain() : handed;
   if (!drained) fail("checkpoint failed: " + drained.error().message(), drained.error().code());
   auto r = end.get();
   if (r && !drained) return {batch_status::failed, exit_status::failed(failure_->message())};

@@ -2,8 +2,11 @@
 
 #include <kiln/command_log.hpp>
 #include <kiln/state_store.hpp>
+#include <kiln/step_worker.hpp>
 
 #include <catch2/catch.hpp>
+
+#include <thread>
 
 using namespace kiln;
 using kiln::test::temp_dir;
@@ -233,6 +236,74 @@ TEST_CASE("standalone log applies proposals in order and groups syncs", "[framew
   for (auto& f : futures) REQUIRE(f.get());
   CHECK(s->step_executions(1)[0].counts.commit == 200);
   CHECK(s->step_context(st->step_execution_id).at("pos").as_int64() == 200);
+}
+
+// Counts the hand-overs of a real standalone log: how many proposals reach it, and in how many calls.
+class counting_log final : public command_log {
+ public:
+  explicit counting_log(state_store& s) : log_(make_standalone_log(s)) {}
+  expected<apply_result> propose(command cmd) override { return log_->propose(std::move(cmd)); }
+  std::future<expected<apply_result>> propose_async(command cmd) override {
+    ++calls;
+    ++proposed;
+    return log_->propose_async(std::move(cmd));
+  }
+  std::vector<std::future<expected<apply_result>>> propose_all_async(std::vector<command> cmds) override {
+    ++calls;
+    proposed += cmds.size();
+    return log_->propose_all_async(std::move(cmds));
+  }
+  const state_store& state() const override { return log_->state(); }
+  std::size_t calls = 0;
+  std::size_t proposed = 0;
+
+ private:
+  std::unique_ptr<command_log> log_;
+};
+
+TEST_CASE("step committer: fast commits reach the log together, slow ones at once, all of them in order",
+          "[framework][state]") {
+  temp_dir dir;
+  auto s = open_store(dir);
+  counting_log log(*s);
+  REQUIRE(log.propose(create_execution_cmd{"job", params_for("a"), true, 1}));
+  auto st = log.propose(start_step_cmd{1, "load", false, 0, 3});
+  REQUIRE(st);
+  auto counts = [](int i) {
+    step_counts c;
+    c.read = c.write = c.commit = i;
+    return c;
+  };
+  step_committer committer(log, st->step_execution_id, 64, 16, std::chrono::milliseconds(50));
+
+  SECTION("fast: at most 16 at once, the rest when drained") {
+    for (int i = 1; i <= 40; ++i) REQUIRE(committer.commit(counts(i), {{"pos", i}}));
+    CHECK(log.proposed == 33);  // the first (nothing came just before it), then two lots of 16; 7 held
+    CHECK(log.calls == 3);
+    REQUIRE(committer.drain());
+    CHECK(log.proposed == 40);
+    CHECK(log.calls == 4);
+    CHECK(s->step_executions(1)[0].counts.commit == 40);
+    CHECK(s->step_context(st->step_execution_id).at("pos").as_int64() == 40);
+  }
+  SECTION("slow: each commit is proposed when it is made") {
+    for (int i = 1; i <= 3; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(60));
+      REQUIRE(committer.commit(counts(i), {{"pos", i}}));
+      CHECK(log.proposed == static_cast<std::size_t>(i));
+    }
+    REQUIRE(committer.drain());
+    CHECK(s->step_executions(1)[0].counts.commit == 3);
+  }
+  SECTION("hand_over proposes what is held without waiting") {
+    REQUIRE(committer.commit(counts(1), {{"pos", 1}}));  // the first is never fast
+    REQUIRE(committer.commit(counts(2), {{"pos", 2}}));
+    CHECK(log.proposed == 1);
+    REQUIRE(committer.hand_over());
+    CHECK(log.proposed == 2);
+    REQUIRE(committer.drain());
+    CHECK(s->step_context(st->step_execution_id).at("pos").as_int64() == 2);
+  }
 }
 
 // Apply keeps the running executions and steps decoded in memory; these fail if that cache goes stale.

@@ -35,10 +35,21 @@ class standalone_log final : public command_log {
   expected<apply_result> propose(command cmd) override { return propose_async(std::move(cmd)).get(); }
 
   std::future<expected<apply_result>> propose_async(command cmd) override {
-    auto p = std::make_shared<std::promise<expected<apply_result>>>();
-    auto f = p->get_future();
-    enqueue(std::move(cmd), [p](expected<apply_result> r) { p->set_value(std::move(r)); });
+    std::future<expected<apply_result>> f;
+    enqueue(std::move(cmd), fulfil(f));
     return f;
+  }
+
+  std::vector<std::future<expected<apply_result>>> propose_all_async(std::vector<command> cmds) override {
+    std::vector<std::future<expected<apply_result>>> futures;
+    futures.reserve(cmds.size());
+    {
+      std::lock_guard lock(mu_);
+      const auto now = std::chrono::steady_clock::now();
+      for (auto& c : cmds) queue_.push_back({std::move(c), fulfil(futures.emplace_back()), now, std::nullopt});
+    }
+    cv_.notify_one();
+    return futures;
   }
 
   void propose_then(command cmd, std::function<void(expected<apply_result>)> done) override {
@@ -54,6 +65,13 @@ class standalone_log final : public command_log {
     std::chrono::steady_clock::time_point proposed;
     std::optional<expected<apply_result>> result;
   };
+
+  // A completion that sets the value of `f`'s promise.
+  static std::function<void(expected<apply_result>)> fulfil(std::future<expected<apply_result>>& f) {
+    auto p = std::make_shared<std::promise<expected<apply_result>>>();
+    f = p->get_future();
+    return [p](expected<apply_result> r) { p->set_value(std::move(r)); };
+  }
 
   void enqueue(command cmd, std::function<void(expected<apply_result>)> done) {
     {

@@ -80,79 +80,31 @@ std::int64_t threads_parameter(const job_parameters& p) { return p.get_int64("th
 // Whether chunks are written behind, from the `write_behind` parameter.
 bool write_behind_parameter(const job_parameters& p) { return p.get_string("write_behind") == "true"; }
 
-// Copies `len` bytes of the open file `in` (named `from`) at `in_off` into the open file `out`
-// (named `to`) at `out_off`, in the kernel where it can. Neither file's position moves, so two
-// threads may copy different ranges at once.
-void copy_range(int in, off_t in_off, int out, off_t out_off, std::uint64_t len, const std::string& from,
-                const std::string& to) {
-  while (len > 0) {
-    const auto n = ::copy_file_range(in, &in_off, out, &out_off, len, 0);
-    if (n > 0) {
-      len -= static_cast<std::uint64_t>(n);
-      continue;
-    }
-    if (n == 0) throw io_error("cannot copy '" + from + "': it ended early (changed while merging?)");
+// Appends the whole of `from` to the open file `to_fd`, in the kernel where it can.
+void append_file(const std::string& from, int to_fd, const std::string& to) {
+  detail::file_descriptor in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in.valid()) throw io_error("cannot read partition output '" + from + "': " + std::strerror(errno));
+  for (;;) {
+    const auto n = ::copy_file_range(in.get(), nullptr, to_fd, nullptr, std::size_t{1} << 30, 0);
+    if (n == 0) return;
+    if (n > 0) continue;
     if (errno == EINTR) continue;
     if (errno != EXDEV && errno != ENOSYS && errno != EINVAL) {
       throw io_error("cannot copy '" + from + "' to '" + to + "': " + std::strerror(errno));
     }
     break;  // not supported here: copy through a buffer
   }
-  std::vector<char> buf(std::min<std::uint64_t>(len, std::uint64_t{1} << 20));
-  while (len > 0) {
-    const auto n = ::pread(in, buf.data(), std::min<std::uint64_t>(len, buf.size()), in_off);
-    if (n <= 0) throw io_error("cannot read '" + from + "': " + (n == 0 ? "it ended early" : std::strerror(errno)));
+  std::vector<char> buf(std::size_t{1} << 20);
+  for (;;) {
+    const auto n = ::read(in.get(), buf.data(), buf.size());
+    if (n == 0) return;
+    if (n < 0) throw io_error("cannot read '" + from + "': " + std::strerror(errno));
     for (ssize_t done = 0; done < n;) {
-      const auto w = ::pwrite(out, buf.data() + done, static_cast<std::size_t>(n - done), out_off);
+      const auto w = ::write(to_fd, buf.data() + done, static_cast<std::size_t>(n - done));
       if (w < 0) throw io_error("cannot write '" + to + "': " + std::strerror(errno));
       done += w;
-      out_off += w;
     }
-    in_off += n;
-    len -= static_cast<std::uint64_t>(n);
   }
-}
-
-// Appends the part files `from` to the open file `out` (named `to`) from offset `at`. Each part is
-// copied in two halves on two threads: the copy runs in the kernel at memory speed, and on two
-// cores it is the part of the merge that two threads shorten.
-void append_files(const std::vector<std::string>& from, int out, off_t at, const std::string& to) {
-  struct range {
-    int in;
-    off_t in_off, out_off;
-    std::uint64_t len;
-    const std::string* name;
-  };
-  std::vector<detail::file_descriptor> ins;
-  std::vector<range> ranges;
-  for (const auto& f : from) {
-    detail::file_descriptor in(::open(f.c_str(), O_RDONLY | O_CLOEXEC));
-    struct stat st {};
-    if (!in.valid() || ::fstat(in.get(), &st) != 0) {
-      throw io_error("cannot read partition output '" + f + "': " + std::strerror(errno));
-    }
-    const auto size = static_cast<std::uint64_t>(st.st_size);
-    const auto half = size / 2;
-    ranges.push_back({in.get(), 0, at, half, &f});
-    ranges.push_back({in.get(), static_cast<off_t>(half), at + static_cast<off_t>(half), size - half, &f});
-    at += static_cast<off_t>(size);
-    ins.push_back(std::move(in));
-  }
-  auto copy = [&](std::size_t first) {
-    for (std::size_t i = first; i < ranges.size(); i += 2) {
-      const auto& r = ranges[i];
-      copy_range(r.in, r.in_off, out, r.out_off, r.len, *r.name, to);
-    }
-  };
-  auto second = std::async(std::launch::async, copy, std::size_t{1});
-  std::exception_ptr error;
-  try {
-    copy(0);
-  } catch (...) {
-    error = std::current_exception();
-  }
-  second.get();  // waits, and rethrows the second thread's error
-  if (error) std::rethrow_exception(error);
 }
 
 // The outputs of earlier runs being released on another thread, by path.
@@ -216,12 +168,11 @@ repeat_status merge_parts(step_context& ctx) {
   detail::file_descriptor out(::open(output.c_str(), O_WRONLY | O_CLOEXEC));
   if (!out.valid()) throw io_error("cannot write '" + output + "': " + std::strerror(errno));
   struct stat st {};
-  if (::fstat(out.get(), &st) != 0 || (st.st_size > size && ::ftruncate(out.get(), size) != 0)) {
+  if (::fstat(out.get(), &st) != 0 || (st.st_size > size && ::ftruncate(out.get(), size) != 0) ||
+      ::lseek(out.get(), size, SEEK_SET) != size) {
     throw io_error("cannot write '" + output + "': " + std::strerror(errno));
   }
-  std::vector<std::string> later;
-  for (std::int64_t i = 1; i < parts; ++i) later.push_back(part(i));
-  append_files(later, out.get(), size, output);
+  for (std::int64_t i = 1; i < parts; ++i) append_file(part(i), out.get(), output);
   if (!out.reset()) throw io_error("cannot write '" + output + "': " + std::strerror(errno));
   state["merged"] = true;
   return repeat_status::continuable;

@@ -186,7 +186,13 @@ class flat_file_reader : public item_reader<T> {
   bool read_into(chunk<T>& items) override {
     const csv_record* record = input_.next();
     if (!record) return false;
-    items.push_back(map_(*record));
+    // The mapper's result is made in the chunk's slot (no move): emplace_back converts `mapped`.
+    struct mapped {
+      const mapper& map;
+      const csv_record& record;
+      operator T() const { return map(record); }  // NOLINT(google-explicit-constructor)
+    };
+    items.emplace_back(mapped{map_, *record});
     return true;
   }
   // Saves the byte offset and line number of the next unread record.

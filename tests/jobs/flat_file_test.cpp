@@ -402,7 +402,11 @@ namespace {
 
 std::vector<trade> make_trades(int from, int to) {
   std::vector<trade> out;
-  for (int i = from; i < to; ++i) out.push_back({"t" + std::to_string(i), i, i * 0.5});
+  for (int i = from; i < to; ++i) {
+    std::string id = "t";
+    id += std::to_string(i);  // not "t" + ...: GCC 12 warns about that (-Wrestrict, a false positive)
+    out.push_back({std::move(id), i, i * 0.5});
+  }
   return out;
 }
 

@@ -105,11 +105,6 @@ void handoff_thread::wait() {
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
-bool handoff_thread::busy() const {
-  std::lock_guard lock(mu_);
-  return busy_;
-}
-
 void handoff_thread::work() {
   for (;;) {
     std::function<void()> task;

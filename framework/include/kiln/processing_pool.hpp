@@ -60,12 +60,11 @@ class handoff_thread {
 
   void post(std::function<void()> task);
   void wait();
-  [[nodiscard]] bool busy() const;
 
  private:
   void work();
 
-  mutable std::mutex mu_;
+  std::mutex mu_;
   std::condition_variable cv_;
   std::function<void()> task_;
   bool busy_ = false;

@@ -122,12 +122,9 @@ class chunk_step<I, O>::worker final : public step_worker {
       }
       // The skip log first: its records must be in the file before the commit that counts them.
       report_skips();
-      if (skip_log_open_) skip_log_.update(context().context());
-      reader_->update(context().context());
+      log_skips(logged_, context().context());
+      save_reader_position();
       writer_->update(context().context());
-      if (auto* p = progress()) {
-        if (auto f = reader_->fraction_done()) p->fraction = *f;
-      }
       commit(c);
       writer_dirty_ = false;
       for (const auto& l : def_.chunk_listeners_) detail::notify(l.after_chunk, "after_chunk", context());
@@ -223,12 +220,8 @@ class chunk_step<I, O>::worker final : public step_worker {
     in_hand_.counts = c;
     in_hand_.skips.clear();
     if (skip_log_open_) collect_skips(in_hand_.skips);
-    reader_->update(context().context());
+    save_reader_position();
     in_hand_.context = context().context();
-    in_hand_.write_error = nullptr;
-    if (auto* p = progress()) {
-      if (auto f = reader_->fraction_done()) p->fraction = *f;
-    }
     handoff_->post([this] { write_in_hand(); });
   }
 
@@ -241,8 +234,7 @@ class chunk_step<I, O>::worker final : public step_worker {
       in_hand_.write_error = std::current_exception();
       return;
     }
-    for (const auto& s : in_hand_.skips) skip_log_.add(s.phase, s.error, s.item ? &*s.item : nullptr);
-    if (skip_log_open_) skip_log_.update(in_hand_.context);
+    log_skips(in_hand_.skips, in_hand_.context);
     writer_->update(in_hand_.context);
     commit(in_hand_.counts, in_hand_.context);
   }
@@ -256,14 +248,8 @@ class chunk_step<I, O>::worker final : public step_worker {
     if (!keep_inputs_) std::rethrow_exception(e);
     behind_ = false;
     context().context() = committed_context();
-    reader_->close();
-    reader_open_ = false;
-    reader_->open(context());
-    reader_open_ = true;
-    writer_->close();
-    writer_open_ = false;
-    writer_->open(context());
-    writer_open_ = true;
+    reopen(*reader_, reader_open_);
+    reopen(*writer_, writer_open_);
     redo_write_error_ = e;
     detail::log_write_behind_failure(def_.name(), e);
     return false;
@@ -319,10 +305,7 @@ class chunk_step<I, O>::worker final : public step_worker {
     copying_ = true;  // later passes keep the items intact
     if (!consumed_) return;
     consumed_ = false;
-    reader_->close();
-    reader_open_ = false;
-    reader_->open(context());
-    reader_open_ = true;
+    reopen(*reader_, reader_open_);
     const std::size_t attempts = inputs_.size() + read_skipped_at_.size();
     std::size_t next_item = 0;
     std::size_t next_skip = 0;
@@ -345,6 +328,22 @@ class chunk_step<I, O>::worker final : public step_worker {
                                  "chunk's items; make repeatable() return false");
       }
       inputs_[next_item++] = std::move(*item);
+    }
+  }
+
+  // Closes a stream and opens it again at the context (as of the last commit, after a rollback).
+  void reopen(item_stream& s, bool& open) {
+    s.close();
+    open = false;
+    s.open(context());
+    open = true;
+  }
+
+  // Saves the reader's position into the context and shows how far it got.
+  void save_reader_position() {
+    reader_->update(context().context());
+    if (auto* p = progress()) {
+      if (auto f = reader_->fraction_done()) p->fraction = *f;
     }
   }
 
@@ -547,8 +546,7 @@ class chunk_step<I, O>::worker final : public step_worker {
     ++c.rollback;
     restore_inputs();
     if (writer_dirty_) {
-      writer_->close();
-      writer_->open(context());
+      reopen(*writer_, writer_open_);
       writer_dirty_ = false;
     }
     for (const auto& l : def_.chunk_listeners_) detail::notify(l.after_chunk_error, "after_chunk_error", context(), cause);
@@ -582,8 +580,8 @@ class chunk_step<I, O>::worker final : public step_worker {
     for (const auto& [o, e] : write_skips_) out.push_back({"write", e, detail::item_json(o)});
   }
 
-  // Skip listeners and the skip log, just before the commit (Spring Batch calls skip listeners
-  // inside the chunk's transaction, so a rolled-back skip is not reported).
+  // Skip listeners, and the skips for the log in logged_, just before the commit (Spring Batch
+  // calls skip listeners inside the chunk's transaction, so a rolled-back skip is not reported).
   void report_skips() {
     const auto& listeners = def_.skip_listeners_;
     for (const auto& e : read_skips_) {
@@ -595,10 +593,15 @@ class chunk_step<I, O>::worker final : public step_worker {
     for (const auto& [o, e] : write_skips_) {
       for (const auto& l : listeners) detail::notify(l.on_skip_in_write, "on_skip_in_write", o, e);
     }
-    if (!skip_log_open_) return;
     logged_.clear();
-    collect_skips(logged_);
-    for (const auto& s : logged_) skip_log_.add(s.phase, s.error, s.item ? &*s.item : nullptr);
+    if (skip_log_open_) collect_skips(logged_);
+  }
+
+  // Writes skips to the skip log and its size into `ctx`, before the commit that counts them.
+  void log_skips(const std::vector<logged_skip>& skips, execution_context& ctx) {
+    if (!skip_log_open_) return;
+    for (const auto& s : skips) skip_log_.add(s.phase, s.error, s.item ? &*s.item : nullptr);
+    skip_log_.update(ctx);
   }
 
   static void close_quietly(item_stream& s) noexcept {

@@ -58,10 +58,7 @@ job_builder& sales_parameters(job_builder& b) {
 chunk_step<sale_row> convert_sales_step() {
   return std::move(chunk_step<sale_row>("convert")
                        .reader(flat_file_reader<sale_row>("{input}", map_sale))
-                       .processor([](sale_row&& r) -> std::optional<sale_row> {
-                         trim_in_place(r.name);
-                         return std::move(r);
-                       })
+                       .process_in_place([](sale_row& r) { trim_in_place(r.name); })
                        .writer(jsonl_writer<sale_row>("{output}", write_sale_json))
                        .commit_interval_from([](const job_parameters& p) { return p.get_int64("commit_interval"); })
                        .skip<parse_error>()

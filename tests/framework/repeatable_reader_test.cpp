@@ -5,7 +5,11 @@
 // items. The items are long strings and the processor moves them out, so a chunk processed again
 // from consumed items would show empty strings.
 //
-// Each scenario also runs a third time with write_behind() (without listeners, which it refuses):
+// Each scenario also runs with process_in_place(), whose pass changes the items where they were
+// read and writes that chunk: its processor moves the item out and puts it back only when it
+// succeeds, so an item processed again without being read again would show as empty.
+//
+// Each scenario also runs a fourth time with write_behind() (without listeners, which it refuses):
 // output, counts, skip log and outcome must be those of the step in line; so must the processor
 // calls, except that a chunk whose write failed behind is processed once more.
 
@@ -123,8 +127,9 @@ struct scenario {
 };
 
 // How the step runs: keeping copies of the items (a reader that is not repeatable), reading a
-// chunk again after a rollback (repeatable), or writing behind (repeatable, no listeners).
-enum class mode { copied, reread, behind };
+// chunk again after a rollback (repeatable), processing in place (repeatable), or writing behind
+// (repeatable, no listeners).
+enum class mode { copied, reread, in_place, behind };
 
 outcome run(const scenario& sc, mode m) {
   job_fixture f;
@@ -136,24 +141,32 @@ outcome run(const scenario& sc, mode m) {
   auto flaky = std::make_shared<std::map<std::string, int>>(sc.process_flaky);
   auto mu = std::make_shared<std::mutex>();  // the processor may run on several threads
   auto stop = std::make_shared<std::atomic<bool>>(false);
-  auto step = chunk_step<std::string>("strings")
-                  .reader(string_reader(src))
-                  .processor([o, fails = sc.process_fails, flaky, mu, stop,
-                              stop_item = sc.stop_at ? item(sc.stop_at) : ""](std::string&& s) -> std::optional<std::string> {
-                    std::string mine = std::move(s);  // consumes the input
-                    std::lock_guard lock(*mu);
-                    if (mine == stop_item) *stop = true;
-                    o->seen.push_back(mine);
-                    ++o->calls[mine];
-                    if (fails.contains(mine)) throw process_failure("cannot process " + mine);
-                    if (auto t = flaky->find(mine); t != flaky->end() && t->second > 0) {
-                      --t->second;
-                      throw transient_failure("transient process failure at " + mine);
-                    }
-                    return mine;
-                  })
-                  .writer(string_writer(snk))
-                  .commit_interval(5);
+  auto process = [o, fails = sc.process_fails, flaky, mu, stop,
+                  stop_item = sc.stop_at ? item(sc.stop_at) : ""](std::string& mine) {
+    std::lock_guard lock(*mu);
+    if (mine == stop_item) *stop = true;
+    o->seen.push_back(mine);
+    ++o->calls[mine];
+    if (fails.contains(mine)) throw process_failure("cannot process " + mine);
+    if (auto t = flaky->find(mine); t != flaky->end() && t->second > 0) {
+      --t->second;
+      throw transient_failure("transient process failure at " + mine);
+    }
+  };
+  auto step = chunk_step<std::string>("strings").reader(string_reader(src)).writer(string_writer(snk)).commit_interval(5);
+  if (m == mode::in_place) {
+    step.process_in_place([process](std::string& s) mutable {
+      std::string mine = std::move(s);  // left empty if processing fails
+      process(mine);
+      s = std::move(mine);
+    });
+  } else {
+    step.processor([process](std::string&& s) mutable -> std::optional<std::string> {
+      std::string mine = std::move(s);  // consumes the input
+      process(mine);
+      return mine;
+    });
+  }
   if (m == mode::behind) {
     step.write_behind();
   } else {
@@ -212,6 +225,13 @@ outcome both_ways(const scenario& sc) {
   CHECK(reread.skipped == copied.skipped);
   CHECK(reread.after_read == copied.after_read);  // the second read of a chunk is not heard
   CHECK(copied.opens == 1);                       // copies: the reader is never reopened
+  const auto in_place = run(sc, mode::in_place);
+  check_same(in_place, reread);
+  CHECK(in_place.calls == reread.calls);
+  if (sc.threads == 1) CHECK(in_place.seen == reread.seen);
+  CHECK(in_place.skipped == reread.skipped);
+  CHECK(in_place.after_read == reread.after_read);
+  CHECK(in_place.opens == reread.opens);
   const auto behind = run(sc, mode::behind);
   check_same(behind, reread);
   if (!writes_fail(sc)) CHECK(behind.calls == reread.calls);
@@ -396,4 +416,54 @@ TEST_CASE("write-behind: refused with listeners, and with skip over a reader tha
   CHECK(r.status == batch_status::failed);
   CHECK_THAT(r.exit.description, Catch::Contains("needs a repeatable reader"));
   CHECK(out->out.empty());
+}
+
+TEST_CASE("process_in_place: false filters the item, which a rollback does not process again", "[framework][fault]") {
+  job_fixture f;
+  auto src = std::make_shared<source>();
+  auto snk = std::make_shared<sink>();
+  auto calls = std::make_shared<std::map<std::string, int>>();
+  auto step = chunk_step<std::string>("strings")
+                  .reader(string_reader(src))
+                  .process_in_place([calls](std::string& s) {
+                    ++(*calls)[s];
+                    if (s == item(3) || s == item(8)) return false;
+                    s += "!";
+                    return true;
+                  })
+                  .writer(string_writer(snk))
+                  .commit_interval(5)
+                  .retry<transient_failure>()
+                  .retry_limit(2);
+  snk->transient = {{item(9) + "!", 1}};
+  auto r = f.run(job_builder("j").step(std::move(step)).build());
+  REQUIRE(r.status == batch_status::completed);
+  const auto counts = f.store->step_executions(r.execution_id).at(0).counts;
+  CHECK(counts.filter == 2);
+  CHECK(counts.write == 18);
+  CHECK(counts.retry == 1);
+  CHECK(calls->at(item(8)) == 1);   // filtered before the rollback: not processed again
+  CHECK(calls->at(item(9)) == 2);   // processed again on a copy read from the reader
+  CHECK(src->opens == 2);           // the chunk 6..10 was read again
+  std::vector<std::string> expected;
+  for (const auto& s : items_without(20, {3, 8})) expected.push_back(s + "!");
+  CHECK(snk->out == expected);
+}
+
+TEST_CASE("no processor: items pass through in place, and a write retry reads the chunk again", "[framework][fault]") {
+  job_fixture f;
+  auto src = std::make_shared<source>();
+  auto snk = std::make_shared<sink>();
+  snk->transient = {{item(12), 1}};
+  auto step = chunk_step<std::string>("strings")
+                  .reader(string_reader(src))
+                  .writer(string_writer(snk))
+                  .commit_interval(5)
+                  .retry<transient_failure>()
+                  .retry_limit(2);
+  auto r = f.run(job_builder("j").step(std::move(step)).build());
+  REQUIRE(r.status == batch_status::completed);
+  CHECK(f.store->step_executions(r.execution_id).at(0).counts.retry == 1);
+  CHECK(src->opens == 2);
+  CHECK(snk->out == items_without(20));
 }

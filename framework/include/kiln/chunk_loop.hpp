@@ -68,7 +68,16 @@ class chunk_step<I, O>::worker final : public step_worker {
     // without a rollback.
     copy_always_ = listen_process_ ||
                    (keep_inputs_ && (!reader_->repeatable() || !def_.ft_.no_rollback.empty()));
-    if (def_.processor_) processor_ = def_.processor_(context());
+    if (def_.in_place_) {
+      in_place_ = def_.in_place_(context());
+      processor_ = [this](I&& item) -> std::optional<O> {
+        if (!in_place_(item)) return std::nullopt;
+        return std::optional<O>(std::move(item));
+      };
+    } else if (def_.processor_) {
+      processor_ = def_.processor_(context());
+    }
+    passes_through_ = std::is_same_v<I, O> && !processor_;
     writer_ = def_.writer_();
     if (def_.processor_ && def_.threads_) {
       const auto n = def_.threads_(context().parameters());
@@ -306,8 +315,9 @@ class chunk_step<I, O>::worker final : public step_worker {
     if (!consumed_) return;
     consumed_ = false;
     reopen(*reader_, reader_open_);
-    const std::size_t attempts = inputs_.size() + read_skipped_at_.size();
-    std::size_t next_item = 0;
+    // The items are read again into an empty chunk: a pass in place leaves inputs_ empty.
+    const std::size_t attempts = live_.size() + read_skipped_at_.size();
+    inputs_.clear();
     std::size_t next_skip = 0;
     for (std::size_t a = 0; a < attempts; ++a) {
       const bool skipped_before = next_skip < read_skipped_at_.size() && read_skipped_at_[next_skip] == a;
@@ -327,7 +337,7 @@ class chunk_step<I, O>::worker final : public step_worker {
                                  "': its reader says it is repeatable, but after a rollback it ended before the "
                                  "chunk's items; make repeatable() return false");
       }
-      inputs_[next_item++] = std::move(*item);
+      inputs_.push_back(std::move(*item));
     }
   }
 
@@ -405,6 +415,10 @@ class chunk_step<I, O>::worker final : public step_worker {
     // after a rollback processes sequentially, as it must call the processor item by item.
     const bool in_parallel = parallel_ && first_pass_;
     first_pass_ = false;
+    if (!copying_ && !recovering && !in_parallel && !listen_process_ && (in_place_ || passes_through_)) {
+      process_in_place(c);
+      return;
+    }
     if (in_parallel) {
       parallel_->process(
           inputs_.size(), [&](std::size_t i) { return live_[i] && !(recovering && recover_[i]); },
@@ -438,6 +452,37 @@ class chunk_step<I, O>::worker final : public step_worker {
         ++c.filter;
         live_[i] = 0;  // a filtered item is not processed again after a rollback
       }
+    }
+  }
+
+  // A pass that may consume the items, with an in-place processor or none (O is I): each item
+  // is processed where it is, and the chunk it was read into becomes the outputs, without moving
+  // an item into a second list. inputs_ is empty after it; a rollback reads the chunk again.
+  void process_in_place(step_counts& c) {
+    if constexpr (std::is_same_v<I, O>) {
+      std::size_t kept = 0;
+      for (std::size_t i = 0; i < inputs_.size(); ++i) {
+        if (!live_[i]) continue;
+        bool keep = true;
+        if (in_place_) {
+          try {
+            keep = in_place_(inputs_[i]);
+          } catch (...) {
+            on_process_error(c, i, std::current_exception());
+            continue;
+          }
+        }
+        if (!keep) {
+          ++c.filter;
+          live_[i] = 0;
+          continue;
+        }
+        if (kept != i) inputs_[kept] = std::move(inputs_[i]);
+        ++kept;
+      }
+      inputs_.erase(inputs_.begin() + static_cast<std::ptrdiff_t>(kept), inputs_.end());
+      outputs_.swap(inputs_);
+      inputs_.clear();
     }
   }
 
@@ -622,6 +667,8 @@ class chunk_step<I, O>::worker final : public step_worker {
   std::mt19937_64 rng_;  // backoff jitter
   std::unique_ptr<item_reader<I>> reader_;
   process_fn processor_;
+  in_place_fn in_place_;  // process_in_place(): processor_ calls it
+  bool passes_through_ = false;  // no processor and O is I: items pass through in place
   std::unique_ptr<detail::parallel_process<I, O>> parallel_;  // set with threads(n > 1)
   bool first_pass_ = true;
   bool copying_ = false;   // this pass hands the processor copies

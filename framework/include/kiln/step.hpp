@@ -97,6 +97,17 @@ class function_reader final : public item_reader<T> {
   F f_;
 };
 
+// Calls an in-place processor: true unless it returned false (a void one keeps every item).
+template <class P, class I>
+bool keeps(P& p, I& item) {
+  if constexpr (std::is_void_v<std::invoke_result_t<P&, I&>>) {
+    p(item);
+    return true;
+  } else {
+    return static_cast<bool>(p(item));
+  }
+}
+
 template <class T, class F>
 class function_writer final : public item_writer<T> {
  public:
@@ -122,6 +133,8 @@ class chunk_step : public step_settings<chunk_step<I, O>> {
   using process_fn = std::function<std::optional<O>(I&&)>;
   // Made once per step execution, from its context (parameters, ids).
   using processor_factory = std::function<process_fn(step_context&)>;
+  // An in-place processor (process_in_place): changes the item where it is; false filters it.
+  using in_place_fn = std::function<bool(I&)>;
   using writer_factory = std::function<std::unique_ptr<item_writer<O>>()>;
 
   explicit chunk_step(std::string name) : step_settings<chunk_step<I, O>>(std::move(name)) {}
@@ -151,12 +164,34 @@ class chunk_step : public step_settings<chunk_step<I, O>> {
     } else {
       processor_ = [p](step_context&) -> process_fn { return p; };
     }
+    in_place_ = nullptr;
+    return *this;
+  }
+  // Processing in place, for steps whose output type is their input type: a callable taking I&
+  // that changes the item where it is and returns void (the item is kept) or bool (false filters
+  // it). Where processor() takes each item and returns a new one (two moves per item), the step
+  // processes the items in the chunk it read and writes that same chunk. Replaces processor().
+  template <class P>
+    requires std::is_same_v<I, O>
+  chunk_step& process_in_place(P p) {
+    in_place_ = [p](step_context&) -> in_place_fn {
+      return [p](I& item) mutable { return detail::keeps(p, item); };
+    };
+    // The same processing through the process_fn path, for threads(n), whose every thread makes
+    // its own processor; the step's thread uses its in_place_fn for both paths.
+    processor_ = [p](step_context&) -> process_fn {
+      return [p](I&& item) mutable -> std::optional<O> {
+        if (!detail::keeps(p, item)) return std::nullopt;
+        return std::optional<O>(std::move(item));
+      };
+    };
     return *this;
   }
   // A processor made for each step execution from its context, for processing that depends on
   // the job parameters: `[](step_context& c) -> process_fn { ... return [..](I&& item) {...}; }`.
   chunk_step& processor_from(processor_factory f) {
     processor_ = std::move(f);
+    in_place_ = nullptr;
     return *this;
   }
 
@@ -299,6 +334,7 @@ class chunk_step : public step_settings<chunk_step<I, O>> {
   class worker;
   reader_factory reader_;
   processor_factory processor_;
+  std::function<in_place_fn(step_context&)> in_place_;  // set by process_in_place()
   writer_factory writer_;
   std::function<std::int64_t(const job_parameters&)> commit_interval_ = [](const job_parameters&) {
     return std::int64_t{100};

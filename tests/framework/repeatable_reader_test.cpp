@@ -467,3 +467,22 @@ TEST_CASE("no processor: items pass through in place, and a write retry reads th
   CHECK(src->opens == 2);
   CHECK(snk->out == items_without(20));
 }
+
+TEST_CASE("repeatable reader: a processor error before read skips of the same chunk counts as when the chunk is read first",
+          "[framework][fault]") {
+  for (const std::int64_t limit : {1, 2, 3}) {
+    scenario sc;
+    sc.setup = [](source& s, sink&) { s.bad = {8, 9}; };
+    sc.process_fails = {item(7)};
+    sc.tolerate = [limit](auto& s) { s.template skip<parse_error>().template skip<process_failure>().skip_limit(limit); };
+    const auto o = both_ways(sc);
+    if (limit < 3) {
+      CHECK(o.status == batch_status::failed);
+      // limit 1: the second read skip exceeds it; limit 2: the process skip after both reads does
+      CHECK_THAT(o.description, Catch::Contains(limit == 1 ? "bad item" : "cannot process"));
+    } else {
+      CHECK(o.status == batch_status::completed);
+      CHECK(o.out == items_without(20, {7, 8, 9}));
+    }
+  }
+}

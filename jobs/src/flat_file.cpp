@@ -21,13 +21,31 @@ std::string_view trim(std::string_view s) {
   return s.substr(first, last - first + 1);
 }
 
-// The text std::from_chars should see: trimmed, without a leading '+' before a digit or '.'.
-std::string_view number_text(std::string_view raw) {
-  const auto plain = [](char c) { return (c >= '0' && c <= '9') || c == '-' || c == '.'; };
-  if (!raw.empty() && plain(raw.front()) && plain(raw.back())) return raw;  // the common case
+// True with the number in `v` when all of `text` is one (std::from_chars syntax): the common case,
+// kept in line.
+template <class N>
+bool whole_text_is_number(std::string_view text, N& v) {
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  return ec == std::errc() && end == text.data() + text.size() && !text.empty();
+}
+
+// The number in a field whose text is not only a number: surrounded by whitespace or with a
+// leading '+' before a digit or '.'; anything else throws parse_error naming file, line, column
+// and text. `kind` is "number" or "whole number".
+template <class N>
+[[gnu::noinline, gnu::cold]] N number_around_text(const csv_record& r, std::string_view column, std::string_view raw,
+                                                  N v, const char* kind) {
   auto s = trim(raw);
   if (s.size() > 1 && s[0] == '+' && s[1] != '-' && s[1] != '+') s.remove_prefix(1);
-  return s;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec == std::errc::result_out_of_range) {
+    throw parse_error(r.file(), r.line(), std::string(column),
+                      std::string(kind) + " out of range: '" + std::string(raw) + "'");
+  }
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
+    throw parse_error(r.file(), r.line(), std::string(column), "not a " + std::string(kind) + ": '" + std::string(raw) + "'");
+  }
+  return v;
 }
 
 }  // namespace
@@ -55,31 +73,16 @@ std::int64_t csv_record::line() const { return input_ ? line_ + input_->line_bas
 
 std::int64_t csv_record::get_int64(std::string_view column) const {
   const auto raw = field(column);
-  const auto s = number_text(raw);
   std::int64_t v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec == std::errc::result_out_of_range) {
-    throw parse_error(*file_, line(), std::string(column),
-                      "whole number out of range: '" + std::string(raw) + "'");
-  }
-  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
-    throw parse_error(*file_, line(), std::string(column), "not a whole number: '" + std::string(raw) + "'");
-  }
-  return v;
+  if (whole_text_is_number(raw, v)) return v;
+  return number_around_text(*this, column, raw, v, "whole number");
 }
 
 double csv_record::get_double(std::string_view column) const {
   const auto raw = field(column);
-  const auto s = number_text(raw);
   double v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec == std::errc::result_out_of_range) {
-    throw parse_error(*file_, line(), std::string(column), "number out of range: '" + std::string(raw) + "'");
-  }
-  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
-    throw parse_error(*file_, line(), std::string(column), "not a number: '" + std::string(raw) + "'");
-  }
-  return v;
+  if (whole_text_is_number(raw, v)) return v;
+  return number_around_text(*this, column, raw, v, "number");
 }
 
 std::string csv_record::get_trimmed(std::string_view column) const { return std::string(trim(field(column))); }

@@ -179,6 +179,38 @@ TEST_CASE("flat_file_reader number errors name file - line and field and reading
   CHECK_FALSE(reader.read());
 }
 
+TEST_CASE("flat_file_reader numbers: whitespace and a leading '+' are accepted, the rest named", "[jobs][flat_file]") {
+  temp_dir dir;
+  const auto path = (dir / "in.csv").string();
+  write_file(path,
+             "id,qty,price\n"
+             "a, 7 ,\t1.5 \n"
+             "b,+7,+.5\n"
+             "c,-3,-0\n"
+             "d,+-7,1\n"
+             "e,7,1e400\n"
+             "f,9223372036854775808,1\n"
+             "g, ,1\n"
+             "h,7,+\n");
+  kiln::flat_file_reader<trade> reader(path, map_trade);
+  kiln::job_parameters params;
+  kiln::step_context ctx("job", "step", 1, 1, params, {});
+  reader.open(ctx);
+  auto t = reader.read();
+  CHECK((t->qty == 7 && t->price == 1.5));
+  t = reader.read();
+  CHECK((t->qty == 7 && t->price == 0.5));
+  t = reader.read();
+  CHECK((t->qty == -3 && t->price == 0.0));
+  CHECK(parse_error_text([&] { (void)reader.read(); }) == path + ":5: field 'qty': not a whole number: '+-7'");
+  CHECK(parse_error_text([&] { (void)reader.read(); }) == path + ":6: field 'price': number out of range: '1e400'");
+  CHECK(parse_error_text([&] { (void)reader.read(); }) ==
+        path + ":7: field 'qty': whole number out of range: '9223372036854775808'");
+  CHECK(parse_error_text([&] { (void)reader.read(); }) == path + ":8: field 'qty': not a whole number: ' '");
+  CHECK(parse_error_text([&] { (void)reader.read(); }) == path + ":9: field 'price': not a number: '+'");
+  CHECK_FALSE(reader.read());
+}
+
 TEST_CASE("flat_file_reader checks the field count unless told not to", "[jobs][flat_file]") {
   temp_dir dir;
   const auto path = (dir / "in.csv").string();

@@ -258,6 +258,14 @@ TEST_CASE("kiln schedule: the remote CLI adds, shows, pauses, triggers and remov
   CHECK(show.out.find("next fire times (Europe/Berlin | UTC)") != std::string::npos);
   CHECK(show.out.find("T02:30:00+01:00") != std::string::npos);
   CHECK(show.out.find("T01:30:00Z") != std::string::npos);
+  // A schedule in UTC lists its fire times once, not as "(UTC | UTC)".
+  REQUIRE(cli({"add", "hourly", "--job", "append-line", "--cron", "0 0 * * * ?", "file=h.txt", "line=x"}).exit_code == 0);
+  auto show_utc = cli({"show", "hourly"});
+  INFO(show_utc.out);
+  CHECK(show_utc.out.find("next fire times (UTC):") != std::string::npos);
+  CHECK(show_utc.out.find("| UTC") == std::string::npos);
+  CHECK(show_utc.out.find(":00:00Z") != std::string::npos);
+  REQUIRE(cli({"rm", "hourly"}).exit_code == 0);
   auto ls = cli({"ls"});
   CHECK(ls.out.find("nightly") != std::string::npos);
   CHECK(cli({"pause", "nightly", "--note", "freeze"}).out.find("PAUSED: freeze") != std::string::npos);

@@ -199,10 +199,17 @@ int show(const schedule_cli& s) {
       std::cout << "  no upcoming fire times\n";
       return;
     }
-    std::cout << fmt::format("  next fire times ({} | UTC):\n", text(o, "time_zone"));
+    // A schedule in UTC shows one column; one in another zone shows its local time and UTC.
+    const auto zone = text(o, "time_zone");
+    const bool utc = zone == "UTC" || zone == "Etc/UTC";
+    std::cout << (utc ? std::string("  next fire times (UTC):\n") : fmt::format("  next fire times ({} | UTC):\n", zone));
     for (const auto& t : times) {
       const auto& x = t.as_object();
-      std::cout << fmt::format("    {:<27} {}\n", text(x, "local"), text(x, "utc"));
+      if (utc) {
+        std::cout << fmt::format("    {}\n", text(x, "utc"));
+      } else {
+        std::cout << fmt::format("    {:<27} {}\n", text(x, "local"), text(x, "utc"));
+      }
     }
   });
 }

@@ -1,5 +1,6 @@
 // purge-history: housekeeping of the job repository. Deletes the history (executions, step
-// executions, contexts, instances) that ended more than `older_than` ago, through purge commands,
+// executions, contexts, instances) that ended more than `older_than` ago, and the schedules' fire
+// records decided before then, through purge commands,
 // so a cluster deletes the same on every node. Running and queued work is never touched.
 
 #include "example_jobs.hpp"
@@ -70,8 +71,11 @@ repeat_status dry_run(step_context& ctx, const state_store& store, std::int64_t 
     page_filter.before = page.back().id;
   }
   std::fflush(stdout);
-  spdlog::info("dry run: {} executions ended before {} would be deleted", count, format_utc(before));
+  const auto fires = store.fire_records_before(before);
+  spdlog::info("dry run: {} executions ended and {} schedule fire records decided before {} would be deleted", count,
+               fires, format_utc(before));
   ctx.context()["would_delete"] = count;
+  ctx.context()["would_delete_fire_records"] = fires;
   return repeat_status::finished;
 }
 
@@ -93,11 +97,15 @@ job purge_history() {
         if (!r) throw std::runtime_error("purge refused: " + r.error().message());
         counts.write += r->affected;
         auto& c = ctx.context();
-        c["deleted"] = (c.contains("deleted") ? c.at("deleted").as_int64() : 0) + r->affected;
+        const auto add = [&c](const char* key, std::int64_t n) {
+          c[key] = (c.contains(key) ? c.at(key).as_int64() : 0) + n;
+        };
+        add("deleted", r->affected);
+        add("deleted_fire_records", r->fire_records);
         for (auto id : r->executions) spdlog::info("deleted execution {}", id);
-        if (r->affected > 0) return repeat_status::continuable;
-        spdlog::info("purge: {} executions ended before {} deleted", c.at("deleted").as_int64(),
-                     format_utc(before));
+        if (r->affected > 0 || r->fire_records > 0) return repeat_status::continuable;
+        spdlog::info("purge: {} executions ended and {} schedule fire records decided before {} deleted",
+                     c.at("deleted").as_int64(), c.at("deleted_fire_records").as_int64(), format_utc(before));
         return repeat_status::finished;
       }))
       .build();

@@ -648,3 +648,32 @@ TEST_CASE("schedule: firing ahead and its withdrawal replay to byte-identical st
   CHECK(a.store->queue_depth() == 0);
   CHECK(a.store->dump() == b.store->dump());
 }
+
+TEST_CASE("schedule: purge deletes fire records decided before the cutoff, a bounded number per command",
+          "[framework][schedule][purge]") {
+  harness h;
+  auto s = every("p", minute);
+  s.overlap = overlap_policy::allow;
+  h.create(s);
+  for (int i = 1; i <= 4; ++i) h.tick(t0 + i * minute);
+  REQUIRE(h.runs().size() == 4);
+  const auto cutoff = t0 + 3 * minute;  // the slots of t0+1min and t0+2min were decided before it
+  CHECK(h.store->fire_records_before(cutoff) == 2);
+  for (const std::int64_t expected : {1, 1, 0}) {
+    auto r = h.store->apply(purge_cmd{cutoff, t0 + 5 * minute, 1});
+    REQUIRE(r);
+    CHECK(r->fire_records == expected);
+    CHECK(r->affected == 0);  // the executions are queued, not ended: they stay
+  }
+  CHECK(h.store->fire_records_before(cutoff) == 0);
+  CHECK(!h.store->fire_outcome_of("p", t0 + minute, 1));
+  CHECK(!h.store->fire_outcome_of("p", t0 + 2 * minute, 1));
+  CHECK(h.store->fire_outcome_of("p", t0 + 3 * minute, 1) == std::optional<std::string>("fired"));
+  CHECK(h.runs().size() == 4);
+  // The schedule neither fires the purged slots again nor stops: the next slot fires.
+  h.core->load(h.store->schedules());
+  h.tick(t0 + 4 * minute + 10);
+  CHECK(h.runs().size() == 4);
+  h.tick(t0 + 5 * minute);
+  CHECK(h.runs().size() == 5);
+}

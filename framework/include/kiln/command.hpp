@@ -141,6 +141,10 @@ struct abandon_cmd {
 // queued or ended later keeps its whole history, so a restart still sees its completed steps. At
 // most `max_instances` instances per command (0 = all), in instance order; the deleted execution
 // ids come back in apply_result::executions, their number in `affected`.
+// Schedules' fire records (what became of each slot) decided before `before_time` go too, at most
+// `max_instances` of them per command (0 = all), in key order; their number comes back in
+// apply_result::fire_records. A slot whose record is gone is still never fired again by its
+// schedule (last_slot covers it); a trigger or backfill of that exact slot would fire it again.
 struct purge_cmd {
   std::int64_t before_time = 0;
   std::int64_t time = 0;
@@ -228,6 +232,7 @@ struct apply_result {
   std::int64_t affected = 0;        // recover_dead: executions marked FAILED
   std::vector<std::int64_t> executions;  // claim: claimed; recover_dead: marked FAILED; fire: cancelled
   std::string outcome;              // fire: its fire_outcome, "failed", or "duplicate" (changed nothing)
+  std::int64_t fire_records = 0;    // purge: fire records deleted
 };
 
 }  // namespace kiln

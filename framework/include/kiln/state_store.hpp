@@ -81,6 +81,8 @@ class state_store {
   [[nodiscard]] expected<schedule_record> schedule(const std::string& name) const;
   // What became of a schedule's slot ("fired", "skipped_misfire", ...), or nullopt if it was never
   // decided under that run key.
+  // The number of schedules' fire records decided before `time` (what purge_cmd would delete).
+  [[nodiscard]] std::int64_t fire_records_before(std::int64_t time) const;
   [[nodiscard]] std::optional<std::string> fire_outcome_of(const std::string& schedule, std::int64_t slot,
                                                            std::int64_t version) const;
 

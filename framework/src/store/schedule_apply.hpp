@@ -27,6 +27,8 @@ std::string serialize(const schedule_record& s);
 std::string serialize_fire(const std::string& outcome, std::int64_t time, std::int64_t execution_id, bool manual);
 expected<schedule_record> load(const impl& s, const std::string& name);
 expected<void> check_definition(const schedule_record& s, const char* what);
+// When a fire record was decided (its "time"), or nullopt for a record that does not say.
+std::optional<std::int64_t> fire_time(std::string_view record);
 // The keys of the schedule's fire records, for delete.
 std::vector<std::string> fire_keys(const impl& s, const std::string& name);
 

@@ -18,6 +18,14 @@ std::string fire_key(const std::string& name, std::int64_t slot, std::int64_t ve
 
 std::string serialize(const schedule_record& s) { return json::serialize(to_json(s)); }
 
+std::optional<std::int64_t> fire_time(std::string_view record) {
+  json::error_code ec;
+  const auto v = json::parse(record, ec);
+  const auto* t = !ec && v.is_object() ? v.as_object().if_contains("time") : nullptr;
+  if (!t || !t->is_int64()) return std::nullopt;
+  return t->as_int64();
+}
+
 std::string serialize_fire(const std::string& outcome, std::int64_t time, std::int64_t execution_id, bool manual) {
   return json::serialize(
       json::object{{"outcome", outcome}, {"time", time}, {"execution_id", execution_id}, {"manual", manual}});
@@ -65,6 +73,16 @@ std::vector<schedule_record> state_store::schedules() const {
 
 expected<schedule_record> state_store::schedule(const std::string& name) const {
   return schedule_apply::load(*impl_, name);
+}
+
+std::int64_t state_store::fire_records_before(std::int64_t time) const {
+  std::int64_t n = 0;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[impl::fires].get()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const auto t = schedule_apply::fire_time(it->value().ToStringView());
+    if (t && *t < time) ++n;
+  }
+  return n;
 }
 
 std::optional<std::string> state_store::fire_outcome_of(const std::string& schedule, std::int64_t slot,

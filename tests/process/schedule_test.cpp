@@ -258,6 +258,29 @@ TEST_CASE("kiln schedule: the remote CLI adds, shows, pauses, triggers and remov
   CHECK(show.out.find("next fire times (Europe/Berlin | UTC)") != std::string::npos);
   CHECK(show.out.find("T02:30:00+01:00") != std::string::npos);
   CHECK(show.out.find("T01:30:00Z") != std::string::npos);
+  // update: the options given replace those parts; the rest (zone, misfire, parameters) stays.
+  auto upd = cli({"update", "nightly", "--cron", "0 0 3 * * ?", "--priority", "0"});
+  INFO(upd.out << upd.err);
+  REQUIRE(upd.exit_code == 0);
+  CHECK(upd.out.find("updated schedule nightly (version 2)") != std::string::npos);
+  CHECK(upd.out.find("cron '0 0 3 * * ?' in Europe/Berlin") != std::string::npos);
+  auto after = cli({"show", "nightly", "--json"});
+  REQUIRE(after.exit_code == 0);
+  const auto updated = boost::json::parse(after.out).as_object();
+  CHECK(updated.at("misfire").as_string() == "fire_all");
+  CHECK(updated.at("overlap").as_string() == "skip");
+  CHECK(updated.at("priority").as_int64() == 0);
+  CHECK(updated.at("parameters").as_object().at("file").as_string() == "n.txt");
+  CHECK(cli({"show", "nightly"}).out.find("T03:00:00+01:00") != std::string::npos);
+  auto two_triggers = cli({"update", "nightly", "--cron", "0 0 4 * * ?", "--every", "5m"});
+  CHECK(two_triggers.exit_code == 2);
+  CHECK(two_triggers.err.find("at most one of --cron") != std::string::npos);
+  auto missing = cli({"update", "no-such", "--every", "5m"});
+  CHECK(missing.exit_code == 2);
+  CHECK(missing.err.find("no-such") != std::string::npos);
+  auto bad_cron = cli({"update", "nightly", "--cron", "61 * * * *"});
+  CHECK(bad_cron.exit_code == 2);
+  CHECK(cli({"show", "nightly", "--json"}).out.find("\"version\":2") != std::string::npos);  // unchanged
   // A schedule in UTC lists its fire times once, not as "(UTC | UTC)".
   REQUIRE(cli({"add", "hourly", "--job", "append-line", "--cron", "0 0 * * * ?", "file=h.txt", "line=x"}).exit_code == 0);
   auto show_utc = cli({"show", "hourly"});

@@ -20,6 +20,7 @@ namespace json = boost::json;
 struct schedule_cli {
   CLI::App* root = nullptr;
   CLI::App* add = nullptr;
+  CLI::App* update = nullptr;
   CLI::App* ls = nullptr;
   CLI::App* show = nullptr;
   CLI::App* pause = nullptr;
@@ -127,30 +128,62 @@ std::string path(const schedule_cli& s, std::string_view action = {}) {
   return fmt::format("/api/v1/schedules/{}{}{}", s.name, action.empty() ? "" : "/", action);
 }
 
-int add(const schedule_cli& s) {
+// Sets in `body` what the options of `cmd` (add or update) give; options not given leave it as
+// it is. False when more than one trigger kind is given.
+bool apply_options(const schedule_cli& s, const CLI::App& cmd, json::object& body) {
   const int kinds = !s.cron.empty() + !s.every.empty() + !s.at.empty();
-  if (kinds != 1) return usage_error("give exactly one of --cron EXPR, --every DURATION or --at TIME");
-  json::object body{{"name", s.name}, {"job", s.job}};
-  json::object trig;
-  if (!s.cron.empty()) trig["cron"] = s.cron;
-  if (!s.every.empty()) trig["every"] = s.every;
-  if (!s.at.empty()) trig["at"] = s.at;
-  body["trigger"] = std::move(trig);
+  if (kinds > 1) return false;
+  if (kinds == 1) {
+    json::object trig;
+    if (!s.cron.empty()) trig["cron"] = s.cron;
+    if (!s.every.empty()) trig["every"] = s.every;
+    if (!s.at.empty()) trig["at"] = s.at;
+    body["trigger"] = std::move(trig);
+  }
   auto opt = [&](const char* key, const std::string& v) {
     if (!v.empty()) body[key] = v;
   };
+  opt("job", s.job);
   opt("time_zone", s.tz);
   opt("misfire", s.misfire);
   opt("overlap", s.overlap);
   opt("queue", s.queue);
-  opt("jitter", s.jitter);
   opt("start", s.start);
   opt("end", s.end);
-  if (s.priority != 0) body["priority"] = s.priority;
+  if (!s.jitter.empty()) {
+    body.erase("jitter_ms");  // what the node sent back
+    body["jitter"] = s.jitter;
+  }
+  if (cmd.count("--priority") > 0) body["priority"] = s.priority;
   if (s.max_catchup >= 0) body["max_catchup"] = s.max_catchup;
-  body["parameters"] = json::array(s.parameters.begin(), s.parameters.end());
+  if (!s.parameters.empty() || !body.contains("parameters")) {
+    body["parameters"] = json::array(s.parameters.begin(), s.parameters.end());
+  }
+  return true;
+}
+
+int add(const schedule_cli& s) {
+  const int kinds = !s.cron.empty() + !s.every.empty() + !s.at.empty();
+  if (kinds != 1) return usage_error("give exactly one of --cron EXPR, --every DURATION or --at TIME");
+  json::object body{{"name", s.name}};
+  apply_options(s, *s.add, body);
   return print(s, client(s).post("/api/v1/schedules", body), [](const json::object& o) {
     std::cout << "created ";
+    print_summary(o);
+  });
+}
+
+// Reads the schedule, changes what the options give and writes it back (a new version).
+int update(const schedule_cli& s) {
+  auto c = client(s);
+  auto current = c.get(path(s));
+  if (!current) return usage_error(current.error().message());
+  auto body = current->as_object();
+  if (!apply_options(s, *s.update, body)) {
+    return usage_error("give at most one of --cron EXPR, --every DURATION or --at TIME");
+  }
+  return print(s, c.put(path(s), body), [](const json::object& o) {
+    std::cout << "updated ";
     print_summary(o);
   });
 }
@@ -218,25 +251,35 @@ int show(const schedule_cli& s) {
 
 std::shared_ptr<schedule_cli> add_schedule_commands(CLI::App& app) {
   auto s = std::make_shared<schedule_cli>();
-  s->root = app.add_subcommand("schedule", "Schedules on a node: add, ls, show, pause, resume, rm, trigger, backfill");
+  s->root = app.add_subcommand("schedule", "Schedules on a node: add, update, ls, show, pause, resume, rm, trigger, backfill");
   s->root->require_subcommand(1);
 
+  // The definition's options, shared by add and update (where each one given replaces that part).
+  auto definition = [&s = *s](CLI::App* cmd, bool adding) {
+    common(cmd, s, true);
+    auto* job = cmd->add_option("--job", s.job, "Job to run");
+    if (adding) job->required();
+    cmd->add_option("--cron", s.cron, "Quartz (6-7 fields) or Unix (5 fields) cron expression");
+    cmd->add_option("--every", s.every, "Interval: 90s, 5m, 1h30m, 2d");
+    cmd->add_option("--at", s.at, "One time: 2026-12-01T02:00:00Z (or local in --tz without offset)");
+    cmd->add_option("--tz", s.tz, "IANA time zone, e.g. Europe/Berlin (default UTC)");
+    cmd->add_option("--misfire", s.misfire, "fire_once_now (default), fire_all or skip");
+    cmd->add_option("--max-catchup", s.max_catchup, "fire_all: at most this many missed slots (default 100)");
+    cmd->add_option("--overlap", s.overlap, "allow (default), skip, buffer_one, buffer_all, cancel_running");
+    cmd->add_option("--priority", s.priority, "Queue priority (higher first)");
+    cmd->add_option("--queue", s.queue, "Queue (default 'default')");
+    cmd->add_option("--jitter", s.jitter, "Delay each firing by up to this much (deterministic per slot), e.g. 30s");
+    cmd->add_option("--start", s.start, "No slot before this time");
+    cmd->add_option("--end", s.end, "No slot after this time");
+    cmd->add_option("parameters", s.parameters,
+                    adding ? "Job parameters key=value; values may use {schedule} and {scheduled_time}"
+                           : "Job parameters key=value, replacing all of the schedule's (none given: kept)");
+  };
   s->add = s->root->add_subcommand("add", "Add a schedule: run JOB on a cron expression, an interval or once");
-  common(s->add, *s, true);
-  s->add->add_option("--job", s->job, "Job to run")->required();
-  s->add->add_option("--cron", s->cron, "Quartz (6-7 fields) or Unix (5 fields) cron expression");
-  s->add->add_option("--every", s->every, "Interval: 90s, 5m, 1h30m, 2d");
-  s->add->add_option("--at", s->at, "One time: 2026-12-01T02:00:00Z (or local in --tz without offset)");
-  s->add->add_option("--tz", s->tz, "IANA time zone, e.g. Europe/Berlin (default UTC)");
-  s->add->add_option("--misfire", s->misfire, "fire_once_now (default), fire_all or skip");
-  s->add->add_option("--max-catchup", s->max_catchup, "fire_all: at most this many missed slots (default 100)");
-  s->add->add_option("--overlap", s->overlap, "allow (default), skip, buffer_one, buffer_all, cancel_running");
-  s->add->add_option("--priority", s->priority, "Queue priority (higher first)");
-  s->add->add_option("--queue", s->queue, "Queue (default 'default')");
-  s->add->add_option("--jitter", s->jitter, "Delay each firing by up to this much (deterministic per slot), e.g. 30s");
-  s->add->add_option("--start", s->start, "No slot before this time");
-  s->add->add_option("--end", s->end, "No slot after this time");
-  s->add->add_option("parameters", s->parameters, "Job parameters key=value; values may use {schedule} and {scheduled_time}");
+  definition(s->add, true);
+  s->update = s->root->add_subcommand(
+      "update", "Change a schedule: the options given replace those parts, the rest stays (a new version)");
+  definition(s->update, false);
 
   s->ls = s->root->add_subcommand("ls", "List schedules with next fire time, last result and counts");
   common(s->ls, *s, false);
@@ -265,6 +308,7 @@ bool schedule_command_parsed(const schedule_cli& s) { return s.root->parsed(); }
 
 int run_schedule_command(const schedule_cli& s) {
   if (s.add->parsed()) return add(s);
+  if (s.update->parsed()) return update(s);
   if (s.ls->parsed()) return list(s);
   if (s.show->parsed()) return show(s);
   if (s.pause->parsed()) {
@@ -305,7 +349,7 @@ int run_schedule_command(const schedule_cli& s) {
       for (const auto& v : ids) std::cout << "  execution " << json::serialize(v) << "\n";
     });
   }
-  return usage_error("kiln schedule: give a subcommand (add, ls, show, pause, resume, rm, trigger, backfill)");
+  return usage_error("kiln schedule: give a subcommand (add, update, ls, show, pause, resume, rm, trigger, backfill)");
 }
 
 }  // namespace kiln::cli

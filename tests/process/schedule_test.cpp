@@ -212,7 +212,9 @@ TEST_CASE("schedules REST: create, list, show, update, pause, resume, trigger, b
   check_error(h.post("/api/v1/schedules/hourly/backfill", R"({"from": "2026-11-01T00:00:00Z"})"), 400, "bad_usage", "'to'");
   check_error(h.post("/api/v1/schedules/hourly/backfill", R"({"from": "yesterday", "to": "2026-11-01T00:00:00Z"})"), 400, "bad_usage", "from");
 
-  // DELETE.
+  // DELETE (its gauges go from /metrics with it).
+  const std::string nightly_gauge = "kiln_schedule_next_fire_timestamp_seconds{schedule=\"nightly\"}";
+  CHECK(h.get("/metrics").body.find(nightly_gauge) != std::string::npos);
   auto deleted = h.del("/api/v1/schedules/nightly");
   REQUIRE(deleted.status == 200);
   CHECK(str(parse(deleted), "deleted") == "nightly");
@@ -224,6 +226,8 @@ TEST_CASE("schedules REST: create, list, show, update, pause, resume, trigger, b
   CHECK(metrics.body.find("kiln_schedule_firings_total{source=\"schedule\"}") != std::string::npos);
   CHECK(metrics.body.find("kiln_schedule_firing_delay_seconds_bucket") != std::string::npos);
   CHECK(metrics.body.find("kiln_schedule_next_fire_timestamp_seconds{schedule=\"tick\"}") != std::string::npos);
+  CHECK(metrics.body.find(nightly_gauge) == std::string::npos);
+  CHECK(metrics.body.find("kiln_schedule_last_fire_timestamp_seconds{schedule=\"nightly\"}") == std::string::npos);
 }
 
 TEST_CASE("schedules REST: mutating calls need the token", "[process][node][schedule]") {

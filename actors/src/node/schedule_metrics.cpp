@@ -73,13 +73,25 @@ void schedule_metrics::fired(const fire_cmd& c, const apply_result& r, misfire_p
 }
 
 std::string schedule_metrics::scrape(const state_store& store, std::int64_t now) {
+  std::lock_guard lock(scrape_mutex_);
+  std::map<std::string, gauges> seen;
   for (const auto& s : store.schedules()) {
+    auto g = gauged_.contains(s.name) ? gauged_.at(s.name) : gauges{};
     if (s.last_fire_time > 0) {
-      last_fire_.Add({{"schedule", s.name}}).Set(static_cast<double>(s.last_fire_time) / 1000.0);
+      if (!g.last) g.last = &last_fire_.Add({{"schedule", s.name}});
+      g.last->Set(static_cast<double>(s.last_fire_time) / 1000.0);
     }
+    if (!g.next) g.next = &next_fire_.Add({{"schedule", s.name}});
     auto next = upcoming_slots(s, now, 1);
-    next_fire_.Add({{"schedule", s.name}}).Set(next.empty() ? 0.0 : static_cast<double>(next[0]) / 1000.0);
+    g.next->Set(next.empty() ? 0.0 : static_cast<double>(next[0]) / 1000.0);
+    seen.emplace(s.name, g);
   }
+  for (const auto& [name, g] : gauged_) {
+    if (seen.contains(name)) continue;
+    if (g.last) last_fire_.Remove(g.last);
+    if (g.next) next_fire_.Remove(g.next);
+  }
+  gauged_ = std::move(seen);
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, registry_->Collect());
   return out.str();

@@ -12,7 +12,9 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace kiln::node_detail {
@@ -33,6 +35,13 @@ class schedule_metrics {
   prometheus::Counter& overlap_skips_;
   prometheus::Family<prometheus::Gauge>& last_fire_;
   prometheus::Family<prometheus::Gauge>& next_fire_;
+  // The gauges of each schedule seen at a scrape; those of a deleted schedule go at the next one.
+  struct gauges {
+    prometheus::Gauge* last = nullptr;
+    prometheus::Gauge* next = nullptr;
+  };
+  std::mutex scrape_mutex_;  // scrapes may come on several HTTP threads at once
+  std::map<std::string, gauges> gauged_;
 };
 
 }  // namespace kiln::node_detail

@@ -9,6 +9,7 @@
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <httplib.h>
 
 #include <algorithm>
 #include <chrono>
@@ -952,6 +953,8 @@ TEST_CASE("node refuses to start with exit 2 - bad config - no token off loopbac
       {{"--listen", "0.0.0.0:0"}, "refusing to listen on 0.0.0.0:0 without a token"},
       {{"--listen", "127.0.0.1"}, "must be host:port"},
       {{"--listen", "127.0.0.1:70000"}, "the port must be 0-65535"},
+      {{"--listen", "::1:0"}, "write an IPv6 address in brackets"},
+      {{"--listen", "[::]:0"}, "refusing to listen on [::]:0 without a token"},
       {{"--max-concurrent-jobs", "0"}, "max_concurrent_jobs must be at least 1"},
       {{"--queue-limit", "slow=0"}, "--queue-limit 'slow=0'"},
       {{"--queues", "no spaces"}, "queue name 'no spaces'"},
@@ -981,4 +984,18 @@ TEST_CASE("node refuses to start with exit 2 - bad config - no token off loopbac
   CHECK_THAT(data.err, Catch::Contains("in use by another Kiln process"));
   CHECK(running.process().running());
   CHECK(running.http().get("/healthz").status == 200);
+}
+
+TEST_CASE("node listens on IPv6 loopback - [::1]:port - no token needed there", "[process][node]") {
+  ::unsetenv("KILN_TOKEN");
+  temp_dir dir;
+  node_proc node(dir, {}, "[::1]:0");
+  CHECK(node.process().out().find("listening on http://[::1]:" + std::to_string(node.port())) != std::string::npos);
+  httplib::Client ipv6("::1", node.port());
+  auto health = ipv6.Get("/healthz");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  auto submitted = ipv6.Post("/api/v1/executions", R"({"job":"noop","parameters":{"tag":"v6"}})", "application/json");
+  REQUIRE(submitted);
+  CHECK(submitted->status == 201);
 }

@@ -163,8 +163,15 @@ expected<std::pair<std::string, int>> parse_listen(const std::string& listen) {
   if (colon == std::string::npos || colon == 0) {
     return fail(errc::bad_usage, fmt::format("listen address '{}' must be host:port, e.g. 127.0.0.1:8080", listen));
   }
-  const std::string host = listen.substr(0, colon);
+  std::string host = listen.substr(0, colon);
   const std::string port_text = listen.substr(colon + 1);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);  // an IPv6 address: [::1]:8080
+  } else if (host.find_first_of("[]:") != std::string::npos) {
+    return fail(errc::bad_usage, fmt::format("listen address '{}': write an IPv6 address in brackets, e.g. [::1]:8080 "
+                                             "or [::]:8080",
+                                             listen));
+  }
   int port = -1;
   auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec != std::errc() || p != port_text.data() + port_text.size() || port < 0 || port > 65535) {

@@ -1,6 +1,7 @@
 // `kiln node`: a node in the foreground until SIGINT/SIGTERM.
 
 #include "../signal_watcher.hpp"
+#include "gateway.hpp"
 
 #include <kiln/main.hpp>
 #include <kiln/node.hpp>
@@ -22,8 +23,11 @@ int run_node(const registry& jobs, const node_options& options) {
     return static_cast<int>(exit_code::usage);
   }
   const auto st = (*n)->operations().status();
-  std::string host = options.listen.substr(0, options.listen.rfind(':'));
+  // Where a client on this machine reaches the node (the address of "all interfaces" is not one).
+  std::string host = node_detail::parse_listen(options.listen).value().first;
   if (host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
   spdlog::info("node '{}' ready: data dir {}, {} job(s), up to {} at once", st.node, options.data_dir.string(),
                jobs.jobs().size(), st.capacity);
   spdlog::info("dashboard and REST API on http://{}:{}/  (metrics at /metrics)", host, (*n)->port());

@@ -27,12 +27,14 @@ bool ended_elsewhere(const command_log& log, std::int64_t execution_id) {
 }  // namespace
 
 step_committer::step_committer(command_log& log, std::int64_t step_execution_id, std::size_t max_in_flight,
-                               std::size_t hold_max, std::chrono::microseconds hold_time)
+                               std::size_t hold_max, std::chrono::microseconds hold_time,
+                               std::chrono::microseconds hold_age)
     : log_(log),
       step_execution_id_(step_execution_id),
       max_in_flight_(max_in_flight),
       hold_max_(std::max<std::size_t>(1, std::min(hold_max, max_in_flight))),
-      hold_time_(hold_time) {}
+      hold_time_(hold_time),
+      hold_age_(hold_age) {}
 
 expected<void> step_committer::settle(std::size_t keep) {
   while (in_flight_.size() > keep) {
@@ -54,8 +56,9 @@ expected<void> step_committer::commit(const step_counts& counts, const execution
   const auto now = std::chrono::steady_clock::now();
   const bool fast = now - last_commit_ < hold_time_;
   last_commit_ = now;
+  if (held_.empty()) held_since_ = now;
   held_.emplace_back(commit_chunk_cmd{step_execution_id_, counts, context, now_ms()});
-  if (fast && held_.size() < hold_max_) return {};
+  if (fast && held_.size() < hold_max_ && now - held_since_ < hold_age_) return {};
   return hand_over();
 }
 

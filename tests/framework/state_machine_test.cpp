@@ -274,7 +274,7 @@ TEST_CASE("step committer: fast commits reach the log together, slow ones at onc
     c.read = c.write = c.commit = i;
     return c;
   };
-  step_committer committer(log, st->step_execution_id, 64, 16, std::chrono::milliseconds(50));
+  step_committer committer(log, st->step_execution_id, 64, 16, std::chrono::milliseconds(50), std::chrono::seconds(60));
 
   SECTION("fast: at most 16 at once, the rest when drained") {
     for (int i = 1; i <= 40; ++i) REQUIRE(committer.commit(counts(i), {{"pos", i}}));
@@ -294,6 +294,20 @@ TEST_CASE("step committer: fast commits reach the log together, slow ones at onc
     }
     REQUIRE(committer.drain());
     CHECK(s->step_executions(1)[0].counts.commit == 3);
+  }
+  SECTION("none is held longer than the hold age") {
+    step_committer aging(log, st->step_execution_id, 64, 64, std::chrono::milliseconds(200), std::chrono::milliseconds(20));
+    for (int i = 1; i <= 6; ++i) {
+      REQUIRE(aging.commit(counts(i), {{"pos", i}}));
+      std::this_thread::sleep_for(std::chrono::milliseconds(8));
+    }
+    // Fast enough to hold (8 ms apart, under 200), too many ms for one lot (40 ms, over 20):
+    // the age handed some over before the drain, and kept some held.
+    CHECK(log.proposed > 1);
+    CHECK(log.proposed < 6);
+    REQUIRE(aging.drain());
+    CHECK(log.proposed == 6);
+    CHECK(s->step_context(st->step_execution_id).at("pos").as_int64() == 6);
   }
   SECTION("hand_over proposes what is held without waiting") {
     REQUIRE(committer.commit(counts(1), {{"pos", 1}}));  // the first is never fast

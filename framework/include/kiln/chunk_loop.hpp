@@ -9,7 +9,9 @@
 // (item_reader::repeatable) the first pass hands the processor the items themselves, and only a
 // rollback restores them, by reopening the reader at the last commit and reading the chunk again
 // (read listeners do not hear that second read, and the read skips of the chunk are not counted
-// again). Passes after a rollback copy. The writer is rolled back by closing it and opening it
+// again). Passes after a rollback copy. An in-place processor (process_in_place), or none when
+// O is I, makes the first pass change the items in the chunk they were read into and hand that
+// chunk to the writer as the outputs. The writer is rolled back by closing it and opening it
 // again with the context as of the last commit (a restartable writer truncates its output there,
 // exactly as on a restart); a writer that cannot undo a write sees the rolled-back items again.
 //

@@ -3,6 +3,7 @@
 
 #include "commands.hpp"
 #include "../signal_watcher.hpp"
+#include "../system_config.hpp"
 
 #include <kiln/actors/job_runner.hpp>
 #include <kiln/command_log.hpp>
@@ -128,7 +129,7 @@ int run(const registry& jobs, const run_options& o) {
   actors::outcome result;
   {
     caf::actor_system_config cfg;
-    cfg.set("logger.verbosity", caf::atom("quiet"));
+    actors_detail::configure(cfg);
     caf::actor_system sys{cfg};
     auto runner = actors::spawn_job_runner(sys, run);
     signal_watcher signals([&] { caf::anon_send(runner, actors::stop_atom::value); });

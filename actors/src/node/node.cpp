@@ -4,6 +4,7 @@
 #include "gateway.hpp"
 #include "metrics.hpp"
 #include "node_impl.hpp"
+#include "../system_config.hpp"
 
 #include <kiln/actors/dispatcher.hpp>
 #include <kiln/version.hpp>
@@ -58,7 +59,7 @@ expected<void> node_impl::open() {
   // The actor system keeps a reference to its config: both live as long as the node.
   if (options_.job_thread_stack_kb > 0) set_default_thread_stack(static_cast<std::size_t>(options_.job_thread_stack_kb) * 1024);
   system_config_ = std::make_unique<caf::actor_system_config>();
-  system_config_->set("logger.verbosity", caf::atom("quiet"));
+  actors_detail::configure(*system_config_);
   system_ = std::make_unique<caf::actor_system>(*system_config_);
   actors::dispatcher_config dc;
   dc.node = options_.name;

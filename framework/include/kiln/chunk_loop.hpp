@@ -72,10 +72,7 @@ class chunk_step<I, O>::worker final : public step_worker {
                    (keep_inputs_ && (!reader_->repeatable() || !def_.ft_.no_rollback.empty()));
     if (def_.in_place_) {
       in_place_ = def_.in_place_(context());
-      processor_ = [this](I&& item) -> std::optional<O> {
-        if (!in_place_(item)) return std::nullopt;
-        return std::optional<O>(std::move(item));
-      };
+      processor_ = as_process_fn(std::ref(in_place_));  // the same callable on both paths
     } else if (def_.processor_) {
       processor_ = def_.processor_(context());
     }

@@ -179,12 +179,7 @@ class chunk_step : public step_settings<chunk_step<I, O>> {
     };
     // The same processing through the process_fn path, for threads(n), whose every thread makes
     // its own processor; the step's thread uses its in_place_fn for both paths.
-    processor_ = [p](step_context&) -> process_fn {
-      return [p](I&& item) mutable -> std::optional<O> {
-        if (!detail::keeps(p, item)) return std::nullopt;
-        return std::optional<O>(std::move(item));
-      };
-    };
+    processor_ = [make = in_place_](step_context& ctx) { return as_process_fn(make(ctx)); };
     return *this;
   }
   // A processor made for each step execution from its context, for processing that depends on
@@ -332,6 +327,15 @@ class chunk_step : public step_settings<chunk_step<I, O>> {
 
  private:
   class worker;
+  // An in-place processor as a process_fn: the item it keeps, moved into the result.
+  template <class F>
+  static process_fn as_process_fn(F in_place) {
+    return [in_place = std::move(in_place)](I&& item) mutable -> std::optional<O> {
+      if (!in_place(item)) return std::nullopt;
+      return std::optional<O>(std::move(item));
+    };
+  }
+
   reader_factory reader_;
   processor_factory processor_;
   std::function<in_place_fn(step_context&)> in_place_;  // set by process_in_place()

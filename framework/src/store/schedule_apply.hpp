@@ -29,6 +29,16 @@ expected<schedule_record> load(const impl& s, const std::string& name);
 expected<void> check_definition(const schedule_record& s, const char* what);
 // When a fire record was decided (its "time"), or nullopt for a record that does not say.
 std::optional<std::int64_t> fire_time(std::string_view record);
+// Calls `each(key)` for every fire record decided before `time`, in key order, while it returns
+// true: what purge_cmd deletes.
+template <class F>
+void fires_before(const impl& s, std::int64_t time, F&& each) {
+  std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(rocksdb::ReadOptions(), s.cf[impl::fires].get()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const auto t = fire_time(it->value().ToStringView());
+    if (t && *t < time && !each(it->key().ToString())) return;
+  }
+}
 // The keys of the schedule's fire records, for delete.
 std::vector<std::string> fire_keys(const impl& s, const std::string& name);
 

@@ -77,11 +77,10 @@ expected<schedule_record> state_store::schedule(const std::string& name) const {
 
 std::int64_t state_store::fire_records_before(std::int64_t time) const {
   std::int64_t n = 0;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[impl::fires].get()));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    const auto t = schedule_apply::fire_time(it->value().ToStringView());
-    if (t && *t < time) ++n;
-  }
+  schedule_apply::fires_before(*impl_, time, [&n](const std::string&) {
+    ++n;
+    return true;
+  });
   return n;
 }
 

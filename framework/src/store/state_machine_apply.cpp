@@ -497,15 +497,11 @@ expected<apply_result> apply_purge(impl& s, transaction& tx, const purge_cmd& c)
     ++instances;
   }
   r.affected = static_cast<std::int64_t>(r.executions.size());
-  // Fire records decided before the cutoff (their "time"), bounded like the instances.
-  std::unique_ptr<rocksdb::Iterator> fires(s.db->NewIterator(rocksdb::ReadOptions(), s.cf[impl::fires].get()));
-  for (fires->SeekToFirst(); fires->Valid(); fires->Next()) {
-    if (c.max_instances > 0 && r.fire_records >= c.max_instances) break;
-    const auto t = schedule_apply::fire_time(fires->value().ToStringView());
-    if (!t || *t >= c.before_time) continue;
-    tx.erase(impl::fires, fires->key().ToString());
-    ++r.fire_records;
-  }
+  // Fire records decided before the cutoff, bounded like the instances.
+  schedule_apply::fires_before(s, c.before_time, [&](const std::string& key) {
+    tx.erase(impl::fires, key);
+    return ++r.fire_records < c.max_instances || c.max_instances == 0;
+  });
   return r;
 }
 

@@ -18,6 +18,7 @@
 #include <kiln/job_run.hpp>
 #include <kiln/state_store.hpp>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -137,27 +138,16 @@ int main(int argc, char** argv) {
   std::int64_t rows = 2'000'000, items = 200'000, work = 2000, interval = 1000;
   int runs = 3;
   fs::path dir = fs::temp_directory_path() / "kiln-pbench";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i];
-    if (a == "--rows")
-      rows = std::stoll(argv[i + 1]);
-    else if (a == "--items")
-      items = std::stoll(argv[i + 1]);
-    else if (a == "--work")
-      work = std::stoll(argv[i + 1]);
-    else if (a == "--interval")
-      interval = std::stoll(argv[i + 1]);
-    else if (a == "--runs")
-      runs = std::stoi(argv[i + 1]);
-    else if (a == "--dir")
-      dir = argv[i + 1];
-    else {
-      std::fprintf(stderr,
-                   "usage: %s [--rows N] [--items N] [--work N] [--interval N] [--runs N] [--dir DIR]\n",
-                   argv[0]);
-      return 2;
-    }
-  }
+  CLI::App app("partitions=2 and threads=2 against one of each, on csv-to-jsonl (docs/benchmarks.md)");
+  app.add_option("--rows", rows, "rows of the partitioned run's input")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--items", items, "items of the threads run")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--work", work, "work units per item of the CPU-heavy processor")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--interval", interval, "commit interval")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--runs", runs, "runs of each; the medians are reported")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--dir", dir, "where the files go")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::err);
   fs::create_directories(dir);
   std::printf("load average before: %s", [] {

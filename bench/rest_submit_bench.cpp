@@ -10,6 +10,7 @@
 // spent waiting in the queue; paced below capacity, it measures the dispatcher itself.
 
 #include <boost/json.hpp>
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <httplib.h>
 
@@ -193,20 +194,18 @@ run_result run_once(const options& o, int run) {
 
 int main(int argc, char** argv) {
   options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i];
-    const std::string v = argv[i + 1];
-    if (k == "--kiln") o.kiln = v;
-    else if (k == "--executions") o.executions = std::stoi(v);
-    else if (k == "--clients") o.clients = std::stoi(v);
-    else if (k == "--max-concurrent") o.max_concurrent = std::stoi(v);
-    else if (k == "--runs") o.runs = std::stoi(v);
-    else if (k == "--rate") o.rate = std::stod(v);
-    else {
-      std::fprintf(stderr, "unknown option %s\n", k.c_str());
-      return 2;
-    }
-  }
+  CLI::App app("submitting noop executions over REST to a kiln node (docs/benchmarks.md)");
+  app.add_option("--kiln", o.kiln, "the kiln binary")->capture_default_str();
+  app.add_option("--executions", o.executions, "executions per run")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--clients", o.clients, "concurrent HTTP clients")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--max-concurrent", o.max_concurrent, "the node's max_concurrent_jobs")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--runs", o.runs, "runs; the medians are reported")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--rate", o.rate, "submissions per second in all (0: as fast as the node answers)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
   std::printf("REST submit benchmark: %d noop executions, %d clients, max_concurrent_jobs %d, %d runs, %s\n",
               o.executions, o.clients, o.max_concurrent, o.runs,
               o.rate > 0 ? fmt::format("paced at {:.0f}/s", o.rate).c_str() : "unpaced");

@@ -22,6 +22,7 @@
 #include <kiln/progress.hpp>
 #include <kiln/state_store.hpp>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -187,24 +188,14 @@ run_result run_once(const options& o, const kiln::registry& jobs, int run) {
 
 int main(int argc, char** argv) {
   options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--schedules") o.schedules = std::atoi(next().c_str());
-    else if (a == "--runs") o.runs = std::atoi(next().c_str());
-    else if (a == "--dir") o.dir = next();
-    else if (a == "--max-lead") o.max_lead_ms = std::atoll(next().c_str());
-    else {
-      std::fprintf(stderr, "usage: scheduler_bench [--schedules N] [--runs R] [--dir DIR] [--max-lead MS]\n");
-      return 2;
-    }
-  }
+  CLI::App app("schedules due at one instant on a kiln node (docs/benchmarks.md)");
+  app.add_option("--schedules", o.schedules, "schedules due at once")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--runs", o.runs, "runs; the medians are reported")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--dir", o.dir, "where the data dirs go")->capture_default_str();
+  app.add_option("--max-lead", o.max_lead_ms, "the scheduler's max_lead_ms")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
   kiln::registry jobs;
   kiln::examples::register_all(jobs);

@@ -69,6 +69,7 @@ class limited_output final : public item_writer<sale_row> {
     out_.write(items);
   }
   void update(execution_context& ctx) override { out_.update(ctx); }
+  void flush() override { out_.flush(); }
   void close() override { out_.close(); }
 
  private:

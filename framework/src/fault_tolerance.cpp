@@ -14,8 +14,29 @@ namespace kiln {
 
 namespace json = boost::json;
 
+const std::exception* detail::std_exception_of(const std::exception_ptr& e) {
+  thread_local std::exception_ptr last;  // keeps the object alive, so its address is not reused
+  thread_local const std::exception* last_std = nullptr;
+  if (!e) return nullptr;
+  if (e == last) return last_std;
+  const std::exception* found = nullptr;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    found = &x;  // the object the exception_ptr holds, not a copy
+  } catch (...) {  // NOLINT(bugprone-empty-catch): not a std::exception
+  }
+  last = e;
+  last_std = found;
+  return found;
+}
+
 bool exception_classes::matches(const std::exception_ptr& e) const {
-  return std::any_of(matchers_.begin(), matchers_.end(), [&](const auto& m) { return m(e); });
+  if (entries_.empty() || !e) return false;
+  const std::exception* x = detail::std_exception_of(e);
+  return std::any_of(entries_.begin(), entries_.end(), [&](const entry& en) {
+    return x && en.std_match ? en.std_match(*x) : en.match(e);
+  });
 }
 
 bool skip_policy::skippable(const std::exception_ptr& e) const {
@@ -40,13 +61,8 @@ std::chrono::milliseconds backoff_delay(const backoff_policy& p, std::int64_t re
 }
 
 std::string describe_exception(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    return x.what();
-  } catch (...) {
-    return "unknown error";
-  }
+  if (const auto* x = detail::std_exception_of(e)) return x->what();
+  return "unknown error";
 }
 
 namespace {
@@ -112,22 +128,24 @@ void skip_log::add(std::string_view phase, const std::exception_ptr& error, cons
 }
 
 void skip_log::update(execution_context& ctx) {
-  if (!pending_.empty()) {
-    if (!open_) {
-      std::error_code ec;
-      std::filesystem::create_directories(path_.parent_path(), ec);
-      out_.open(path_, std::ios::binary | std::ios::app);
-      if (!out_) throw io_error(fmt::format("cannot open skip log '{}'", path_.string()));
-      open_ = true;
-    }
-    out_.write(pending_.data(), static_cast<std::streamsize>(pending_.size()));
-    out_.flush();
-    if (!out_) throw io_error(fmt::format("cannot write skip log '{}'", path_.string()));
-    size_ += static_cast<std::int64_t>(pending_.size());
-    pending_.clear();
-  }
   ctx[file_key] = path_.string();
-  ctx[offset_key] = size_;
+  ctx[offset_key] = size_ + static_cast<std::int64_t>(pending_.size());
+}
+
+void skip_log::flush() {
+  if (pending_.empty()) return;
+  if (!open_) {
+    std::error_code ec;
+    std::filesystem::create_directories(path_.parent_path(), ec);
+    out_.open(path_, std::ios::binary | std::ios::app);
+    if (!out_) throw io_error(fmt::format("cannot open skip log '{}'", path_.string()));
+    open_ = true;
+  }
+  out_.write(pending_.data(), static_cast<std::streamsize>(pending_.size()));
+  out_.flush();
+  if (!out_) throw io_error(fmt::format("cannot write skip log '{}'", path_.string()));
+  size_ += static_cast<std::int64_t>(pending_.size());
+  pending_.clear();
 }
 
 void skip_log::close() noexcept {

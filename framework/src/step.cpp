@@ -11,7 +11,7 @@ void detail::log_skip(const std::string& step_name, const std::exception_ptr& e,
   } else if (n == loud) {
     spdlog::warn("step '{}': skipped an item: {} (further skips are logged at debug level; `show` has the counts)",
                  step_name, describe_exception(e));
-  } else {
+  } else if (spdlog::should_log(spdlog::level::debug)) {
     spdlog::debug("step '{}': skipped an item: {}", step_name, describe_exception(e));
   }
 }

@@ -68,6 +68,16 @@ expected<void> step_committer::hand_over() {
     held_.clear();
     return r;
   }
+  if (flush_) {
+    try {
+      flush_();
+    } catch (...) {
+      held_.clear();
+      throw;
+    }
+  }
+  const auto& last = std::get<commit_chunk_cmd>(held_.back());
+  last_handed_ = handed_commit{last.counts, last.context};
   for (auto& f : log_.propose_all_async(std::exchange(held_, {}))) in_flight_.push_back(std::move(f));
   return {};
 }
@@ -82,7 +92,10 @@ step_worker::step_worker(step_context ctx, command_log& log, std::shared_ptr<run
       log_(log),
       progress_(std::move(progress)),
       committer_(log, ctx_.step_execution_id()),
-      committed_context_(ctx_.context()) {}
+      committed_context_(ctx_.context()),
+      start_context_(ctx_.context()) {
+  committer_.before_hand_over([this] { do_flush(); });
+}
 
 bool step_worker::open() {
   try {
@@ -127,9 +140,14 @@ void step_worker::commit(step_counts counts) { commit(counts, ctx_.context()); }
 
 void step_worker::commit(step_counts counts, const execution_context& context) {
   counts.commit = counts_.commit + 1;
-  if (auto r = committer_.commit(counts, context); !r) {
-    throw std::runtime_error("checkpoint failed: " + r.error().message());
+  expected<void> r;
+  try {
+    r = committer_.commit(counts, context);
+  } catch (...) {
+    forget_held_commits();
+    throw;
   }
+  if (!r) throw std::runtime_error("checkpoint failed: " + r.error().message());
   counts_ = counts;
   committed_context_ = context;
   if (progress_) {
@@ -153,6 +171,16 @@ void step_worker::fail(std::string why, errc code) {
   }
 }
 
+void step_worker::forget_held_commits() {
+  if (const auto& h = committer_.last_handed()) {
+    counts_ = h->counts;
+    committed_context_ = h->context;
+  } else {
+    counts_ = step_counts{};
+    committed_context_ = start_context_;
+  }
+}
+
 std::pair<batch_status, exit_status> step_worker::finish(step_outcome outcome) {
   if (opened_) {
     try {
@@ -161,6 +189,15 @@ std::pair<batch_status, exit_status> step_worker::finish(step_outcome outcome) {
       fail(std::current_exception());
       outcome = step_outcome::failed;
     }
+  }
+  // The held commits go to the log while the streams are open: their data is flushed first.
+  expected<void> handed;
+  try {
+    handed = committer_.hand_over();
+  } catch (...) {
+    forget_held_commits();
+    fail(std::current_exception());
+    outcome = step_outcome::failed;
   }
   do_close();
   batch_status status = batch_status::completed;
@@ -198,7 +235,6 @@ std::pair<batch_status, exit_status> step_worker::finish(step_outcome outcome) {
   // fsync) usually makes them all durable. The log applies them in order, and it refuses a commit
   // only when the step or its execution no longer runs (fenced), or when the store fails: then it
   // refuses end_step too, so end_step never records an end that a refused commit contradicts.
-  const auto handed = committer_.hand_over();  // the held commits go before end_step
   auto end = log_.propose_async(
       end_step_cmd{ctx_.step_execution_id(), status, exit, counts_, committed_context_, now_ms()});
   const auto drained = handed ? committer_.drain() : handed;

@@ -277,6 +277,7 @@ bool restartable_output::open(step_context& ctx) {
   written_ = 0;
   file_size_ = 0;
   sync_directory_ = false;
+  unsynced_ = false;
 
   const auto offset = load_int(ctx.context(), offset_key_);
   if (!offset) {
@@ -316,7 +317,9 @@ void restartable_output::require_open() const {
   if (!fd_->valid()) throw std::logic_error("writer for '" + pattern_ + "' used before open()");
 }
 
-void restartable_output::flush() {
+void restartable_output::write_out() {
+  if (buffer_.empty()) return;
+  unsynced_ = true;
   const char* p = buffer_.data();
   std::size_t left = buffer_.size();
   while (left > 0) {
@@ -337,22 +340,28 @@ void restartable_output::flush() {
 
 void restartable_output::update(execution_context& ctx) {
   require_open();
-  flush();
-  if (force_sync_) {
-    if (::fdatasync(fd_->get()) != 0) throw_io("cannot sync", path_, errno);
-    if (sync_directory_) {
-      fsync_directory_of(path_);
-      sync_directory_ = false;
-    }
-  }
-  ctx[offset_key_] = static_cast<std::int64_t>(file_size_);
+  ctx[offset_key_] = static_cast<std::int64_t>(file_size_ + buffer_.size());
   ctx[written_key_] = written_;
+}
+
+void restartable_output::flush() {
+  require_open();
+  write_out();
+  if (!force_sync_) return;
+  if (unsynced_) {
+    if (::fdatasync(fd_->get()) != 0) throw_io("cannot sync", path_, errno);
+    unsynced_ = false;
+  }
+  if (sync_directory_) {
+    fsync_directory_of(path_);
+    sync_directory_ = false;
+  }
 }
 
 void restartable_output::close() noexcept {
   if (!fd_->valid()) return;
   try {
-    flush();
+    write_out();
   } catch (...) {  // NOLINT(bugprone-empty-catch): uncommitted bytes are truncated on restart
   }
   fd_->reset();

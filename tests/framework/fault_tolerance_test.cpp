@@ -465,3 +465,49 @@ TEST_CASE("fault tolerance with threads(n): same counts and output as on one thr
   CHECK(c.rollback == 3);  // 8 in process, the chunk 11..15 at write, then 13 alone
   CHECK(f.sink->out == iota_without(20, {3, 8, 13}));
 }
+
+namespace {
+struct not_std_base {};
+struct not_std_derived : not_std_base {};
+// Two std::exception bases: `catch (const std::exception&)` cannot bind it.
+struct two_bases : std::runtime_error, std::logic_error {
+  two_bases() : std::runtime_error("runtime side"), std::logic_error("logic side") {}
+};
+template <class E>
+std::exception_ptr thrown(E e) {
+  return std::make_exception_ptr(std::move(e));
+}
+}  // namespace
+
+TEST_CASE("exception classes match a class and what derives from it, std or not", "[framework][fault]") {
+  exception_classes std_classes;
+  std_classes.add<std::runtime_error>();
+  exception_classes other_classes;
+  other_classes.add<not_std_base>();
+  other_classes.add<int>();
+
+  const auto parse = thrown(parse_error("f.csv", 3, "amount", "not a number: 'x'"));
+  const auto logic = thrown(std::logic_error("bug"));
+  const auto derived = thrown(not_std_derived{});
+  const auto number = thrown(7);
+  const auto both = thrown(two_bases{});
+  // Alternating errors: the last one found is remembered per thread, which must not confuse them.
+  for (int round = 0; round < 2; ++round) {
+    CHECK(std_classes.matches(parse));
+    CHECK_FALSE(std_classes.matches(logic));
+    CHECK_FALSE(std_classes.matches(derived));
+    CHECK_FALSE(std_classes.matches(number));
+    CHECK(std_classes.matches(both));  // by rethrowing: it is no single std::exception
+    CHECK(other_classes.matches(derived));
+    CHECK(other_classes.matches(number));
+    CHECK_FALSE(other_classes.matches(parse));
+    CHECK_FALSE(other_classes.matches(both));
+    CHECK_FALSE(std_classes.matches(std::exception_ptr()));
+    CHECK_FALSE(exception_classes().matches(parse));
+  }
+  CHECK(describe_exception(parse) == "f.csv:3: field 'amount': not a number: 'x'");
+  CHECK(describe_exception(logic) == "bug");
+  CHECK(describe_exception(number) == "unknown error");
+  CHECK(describe_exception(both) == "unknown error");
+  CHECK(describe_exception(parse) == "f.csv:3: field 'amount': not a number: 'x'");
+}

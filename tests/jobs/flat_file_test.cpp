@@ -479,6 +479,10 @@ TEST_CASE("flat_file_writer after a crash and restart leaves the same bytes as a
     writer.update(ctx.context());
     committed = ctx.context();
     CHECK(committed.at("writer.written").as_int64() == 20);
+    // update() saves the position of lines still buffered; flush() (the step calls it before the
+    // checkpoint goes to the log) hands them to the file.
+    CHECK(read_file(path).empty());
+    writer.flush();
     CHECK(committed.at("writer.offset").as_int64() == static_cast<std::int64_t>(read_file(path).size()));
     writer.write(make_trades(20, 25));  // uncommitted: reaches the file at close, then the "crash"
     writer.close();
@@ -504,13 +508,14 @@ TEST_CASE("flat_file_writer restart truncates bytes flushed from a large uncommi
   const auto path = (dir / "out.csv").string();
   kiln::job_parameters params;
   kiln::execution_context committed;
-  const auto big = make_trades(0, 100000);  // well over the 1 MiB buffer
+  const auto big = make_trades(0, 100000);  // well over the writer's 128 KiB buffer
   {
     kiln::step_context ctx("job", "step", 1, 1, params, {});
     kiln::flat_file_writer<trade> writer(path, format_trade);
     writer.open(ctx);
     writer.write(make_trades(0, 3));
     writer.update(ctx.context());
+    writer.flush();
     committed = ctx.context();
     writer.write(big);
     CHECK(read_file(path).size() > (1u << 20));  // flushed although not committed

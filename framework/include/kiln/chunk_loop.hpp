@@ -128,7 +128,8 @@ class chunk_step<I, O>::worker final : public step_worker {
           }
         }
       }
-      // The skip log first: its records must be in the file before the commit that counts them.
+      // The skip log's records and the writer's lines reach their files before the commit that
+      // counts them goes to the log (do_flush()).
       report_skips();
       log_skips(logged_, context().context());
       save_reader_position();
@@ -155,6 +156,12 @@ class chunk_step<I, O>::worker final : public step_worker {
     wait_behind();
     // What listeners and the flow see after the step: the context as committed.
     if (behind_) context().context() = committed_context();
+  }
+
+  // Before checkpoints go to the log: the data they count reaches the file (item_stream::flush).
+  void do_flush() override {
+    if (writer_open_) writer_->flush();
+    if (skip_log_open_) skip_log_.flush();
   }
 
   void do_close() override {
@@ -341,7 +348,9 @@ class chunk_step<I, O>::worker final : public step_worker {
   }
 
   // Closes a stream and opens it again at the context (as of the last commit, after a rollback).
+  // What it buffers is flushed first: the last commit may count data still buffered.
   void reopen(item_stream& s, bool& open) {
+    s.flush();
     s.close();
     open = false;
     s.open(context());

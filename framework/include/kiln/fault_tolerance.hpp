@@ -32,17 +32,30 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
 namespace kiln {
+
+namespace detail {
+// The std::exception inside `e`, or nullptr when it holds another type (or nothing). Finding it
+// rethrows the exception, which costs tens of thousands of instructions; the last one found on
+// the calling thread is remembered, so classifying, describing and logging one skipped error
+// rethrows it once.
+const std::exception* std_exception_of(const std::exception_ptr& e);
+}  // namespace detail
 
 // A set of exception classes: an exception matches when it is of one of them or derived from one.
 class exception_classes {
  public:
   template <class E>
   void add() {
-    matchers_.push_back([](const std::exception_ptr& e) {
+    entry en;
+    if constexpr (std::is_base_of_v<std::exception, E>) {
+      en.std_match = [](const std::exception& x) { return dynamic_cast<const E*>(&x) != nullptr; };
+    }
+    en.match = [](const std::exception_ptr& e) {
       try {
         std::rethrow_exception(e);
       } catch (const E&) {
@@ -50,13 +63,18 @@ class exception_classes {
       } catch (...) {
         return false;
       }
-    });
+    };
+    entries_.push_back(std::move(en));
   }
   [[nodiscard]] bool matches(const std::exception_ptr& e) const;
-  [[nodiscard]] bool empty() const { return matchers_.empty(); }
+  [[nodiscard]] bool empty() const { return entries_.empty(); }
 
  private:
-  std::vector<std::function<bool(const std::exception_ptr&)>> matchers_;
+  struct entry {
+    bool (*std_match)(const std::exception&) = nullptr;  // for classes derived from std::exception
+    bool (*match)(const std::exception_ptr&) = nullptr;  // for any class, by rethrowing
+  };
+  std::vector<entry> entries_;
 };
 
 // Which exceptions a chunk step skips instead of failing, and how many (Spring Batch's
@@ -145,8 +163,9 @@ class step_context;
 // {"execution_id", "step", "phase": "read"|"process"|"write", "error", "item"} ("item" is absent
 // for read skips, whose record could not be read; the error names it). It lives at
 // <data-dir>/skips/<execution-id>/<step-execution-id>.jsonl and is created at the first skip.
-// Records are written just before the commit of their chunk, and the commit records the file's
-// size ("kiln.skip_log.file", "kiln.skip_log.offset" in the step context); when the step starts
+// The commit of a chunk records the file's size with the chunk's records ("kiln.skip_log.file",
+// "kiln.skip_log.offset" in the step context), and the records reach the file before that commit
+// goes to the command log (flush(), with the writer's, item_stream::flush); when the step starts
 // again (a restart), every earlier attempt's file of the same step and job instance is truncated
 // to the size its last commit recorded, so a chunk that is redone is not logged twice.
 class skip_log {
@@ -156,10 +175,13 @@ class skip_log {
   // Truncates earlier attempts' files (see above) and records this attempt's file in ctx.
   // Throws io_error when a file cannot be truncated.
   void open(const state_store& store, step_context& ctx);
-  // Queues one record; written by update().
+  // Queues one record; written by flush().
   void add(std::string_view phase, const std::exception_ptr& error, const boost::json::value* item);
-  // Writes the queued records (to the kernel, not synced) and saves the file's size into ctx.
+  // Saves the file's size with the queued records into ctx.
   void update(execution_context& ctx);
+  // Writes the queued records (to the kernel, not synced). Throws io_error when it cannot.
+  void flush();
+  // Drops the queued records (their commits never went to the log) and closes the file.
   void close() noexcept;
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }
 

@@ -18,11 +18,21 @@ class step_context;
 // Resources with restart state. open() is called once before the first item (with the context of
 // the last commit on restart), update() before every commit to save the position into the
 // context, close() once at the end, also after a failure.
+//
+// A writer's update() may save a position whose data it still buffers: the step calls the
+// writer's flush() before a checkpoint holding that position goes to the command log, so the data
+// is where a crash of the process cannot lose it (the kernel, a server) before the checkpoint can
+// be durable. The step hands checkpoints over in lots (step_committer), so a buffering writer
+// hands its data over once per lot instead of once per chunk (Spring Batch's file writers
+// likewise buffer until the transaction commits). When flush() throws, the checkpoints not yet
+// handed over are dropped and the step fails; a restart resumes from the last one handed over.
 class item_stream {
  public:
   virtual ~item_stream() = default;
   virtual void open(step_context& /*ctx*/) {}
   virtual void update(execution_context& /*ctx*/) {}
+  // Default: nothing; update() left nothing buffered.
+  virtual void flush() {}
   virtual void close() {}
 };
 

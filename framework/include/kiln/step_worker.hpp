@@ -17,8 +17,10 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace kiln {
@@ -44,8 +46,21 @@ class step_committer {
   // Proposes what is held and waits for every outstanding commit.
   expected<void> drain();
 
+  // Called before held commits go to the log (item_stream::flush: the data their contexts count
+  // must survive the process first). When it throws, the held commits are dropped and the
+  // exception propagates from commit() or hand_over().
+  void before_hand_over(std::function<void()> flush) { flush_ = std::move(flush); }
+  // The counts and context of the last commit handed to the log; nullopt before the first.
+  struct handed_commit {
+    step_counts counts;
+    execution_context context;
+  };
+  [[nodiscard]] const std::optional<handed_commit>& last_handed() const { return last_handed_; }
+
  private:
   expected<void> settle(std::size_t keep);
+  std::function<void()> flush_;
+  std::optional<handed_commit> last_handed_;
   command_log& log_;
   std::int64_t step_execution_id_;
   std::size_t max_in_flight_;
@@ -85,6 +100,9 @@ class step_worker {
   // Finishes work still in hand before the step ends (a chunk being written behind); may throw,
   // which fails the step.
   virtual void do_drain() {}
+  // Hands buffered data of the step's writers over before their checkpoints go to the log
+  // (item_stream::flush); may throw, which drops the checkpoints not yet handed over.
+  virtual void do_flush() {}
   // Commits `counts` (the commit count is incremented here) and the current context, which the
   // caller has updated from its streams, asynchronously.
   void commit(step_counts counts);
@@ -105,12 +123,15 @@ class step_worker {
   void note_uncommitted(const step_counts& c) { uncommitted_ = c; }
 
  private:
+  // After a failed flush: the counts and context go back to the last commit handed to the log.
+  void forget_held_commits();
   step_context ctx_;
   command_log& log_;
   std::shared_ptr<run_progress> progress_;
   step_committer committer_;
   step_counts counts_;                  // as of the last commit
   execution_context committed_context_;  // as of the last commit
+  execution_context start_context_;      // as the step execution started
   std::atomic<bool> stop_requested_{false};
   std::optional<error> failure_;
   bool opened_ = false;

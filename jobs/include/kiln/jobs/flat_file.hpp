@@ -280,6 +280,7 @@ class flat_file_writer : public item_writer<T> {
     });
   }
   void update(execution_context& ctx) override { out_.update(ctx); }
+  void flush() override { out_.flush(); }
   void close() override { out_.close(); }
 
  private:

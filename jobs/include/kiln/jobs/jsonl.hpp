@@ -125,6 +125,7 @@ class jsonl_writer : public item_writer<T> {
   // One line per item. If the serializer throws, none of the chunk's lines are kept.
   void write(const chunk<T>& items) override { out_.append_lines(items, serialize_); }
   void update(execution_context& ctx) override { out_.update(ctx); }
+  void flush() override { out_.flush(); }
   void close() override { out_.close(); }
 
  private:

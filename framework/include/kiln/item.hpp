@@ -73,8 +73,8 @@ class item_processor {
   virtual std::optional<O> process(I item) = 0;
 };
 
-// write(): writes all items of a chunk; must accept an empty chunk. Durability is owed only after
-// update() returned: the position saved there must cover exactly the bytes written so far.
+// write(): writes all items of a chunk; must accept an empty chunk. The position update() saves
+// must cover exactly the items written so far; durability is owed once flush() returned.
 template <class T>
 class item_writer : public virtual item_stream {
  public:

@@ -245,7 +245,7 @@ struct flat_file_writer_options {
   char quote = '"';      // Default: '"'
   // Default: none. Written once, when the file is started fresh (not on restart).
   std::vector<std::string> header;
-  // Default: false. When true, update() waits until the committed lines are on disk, so they
+  // Default: false. When true, flush() waits until the committed lines are on disk, so they
   // survive a power loss, not only a crash of the process.
   bool force_sync = false;
 };

@@ -115,7 +115,7 @@ class jsonl_writer : public item_writer<T> {
   }
 
   // `name` prefixes the keys of the restart state ("<name>.offset", "<name>.written").
-  // force_sync: update() waits until the committed lines are on disk (survive a power loss).
+  // force_sync: flush() waits until the committed lines are on disk (survive a power loss).
   explicit jsonl_writer(std::string path, serializer s = default_serializer(), bool force_sync = false,
                         std::string name = "writer")
       : out_(std::move(path), force_sync, std::move(name)), serialize_(std::move(s)) {}

@@ -307,6 +307,11 @@ class chunk_step<I, O>::worker final : public step_worker {
       }
       for (const auto& l : def_.read_listeners_) detail::notify(l.after_read, "after_read", inputs_.back());
       ++c.read;
+      // One item of the last chunk (written and committed, or dropped) is freed per item read:
+      // the allocator then hands the memory just freed to the next item (its per-thread cache
+      // holds a few blocks of a size), where freeing a whole chunk at once, then allocating a
+      // whole chunk, overflows that cache and takes malloc's slow paths for every item.
+      if (!outputs_.empty()) outputs_.pop_back();
     }
     live_.assign(inputs_.size(), 1);
     return false;

@@ -191,7 +191,7 @@ class restartable_output {
 
   // Bytes buffered before a write hands them to the kernel without waiting for flush(). Small
   // enough for the buffer to stay in a core's L2 cache: at 1 MiB, copying it into the page cache
-  // took the benchmark's loop thread 0.2-0.3 s of kernel time per 5M rows, at 64-256 KiB 0.1 s.
+  // took the benchmark's loop thread 0.2-0.4 s of kernel time per 5M rows, at 64-256 KiB 0.1 s.
   static constexpr std::size_t flush_threshold = std::size_t{128} << 10;
 
  private:

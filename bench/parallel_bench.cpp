@@ -17,6 +17,7 @@
 #include <kiln/command_log.hpp>
 #include <kiln/job_run.hpp>
 #include <kiln/state_store.hpp>
+#include <kiln/views.hpp>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -47,7 +48,8 @@ double cpu_seconds() {
   return s(ru.ru_utime) + s(ru.ru_stime);
 }
 
-double last_cpu = 0;  // CPU seconds of the last timed_run
+double last_cpu = 0;     // CPU seconds of the last timed_run
+std::string last_steps;  // the last timed_run's steps: "name start-end ms" from the job's start
 
 // Runs `j` with `args` on a fresh store in `data`; the wall time in seconds.
 // Each timed run starts from the same disk: `leftovers` (the outputs of earlier runs) and the data
@@ -67,6 +69,15 @@ double timed_run(const job& j, const std::vector<std::string>& args, const fs::p
   auto r = run_job(j, params, *log).value();
   const double s = std::chrono::duration<double>(clock_type::now() - t0).count();
   last_cpu = cpu_seconds() - c0;
+  last_steps.clear();
+  if (auto detail = execution_detail(*store, r.execution_id)) {
+    const auto t0_ms = detail->at("start_time").as_int64();
+    for (const auto& s : detail->at("steps").as_array()) {
+      const auto& o = s.as_object();
+      last_steps += fmt::format(" {} {}-{}", o.at("step").as_string().c_str(), o.at("start_time").as_int64() - t0_ms,
+                                o.at("end_time").as_int64() - t0_ms);
+    }
+  }
   if (r.status != batch_status::completed) {
     std::fprintf(stderr, "%s ended %s: %s\n", j.name().c_str(), std::string(to_string(r.status)).c_str(),
                  r.exit.description.c_str());
@@ -147,6 +158,8 @@ int main(int argc, char** argv) {
   app.add_option("--interval", interval, "commit interval")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--runs", runs, "runs of each; the medians are reported")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--dir", dir, "where the files go")->capture_default_str();
+  bool no_write_behind = false;
+  app.add_flag("--no-write-behind", no_write_behind, "skip the write_behind=true runs");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::err);
   fs::create_directories(dir);
@@ -166,6 +179,7 @@ int main(int argc, char** argv) {
   std::vector<double> p[2][2];
   for (int r = 0; r < runs; ++r) {
     for (int behind : {0, 1}) {
+      if (behind && no_write_behind) continue;
       for (int parts : {1, 2}) {
         const auto out = dir / fmt::format("out{}.jsonl", parts);
         const double s = timed_run(csv,
@@ -174,8 +188,8 @@ int main(int argc, char** argv) {
                                     fmt::format("write_behind={}", behind ? "true" : "false")},
                                    dir / "data", {dir / "out1.jsonl", dir / "out2.jsonl"});
         p[behind][parts - 1].push_back(s);
-        std::printf("csv-to-jsonl %lld rows, write_behind=%s, partitions=%d: %.2f s wall, %.2f s CPU\n",
-                    static_cast<long long>(rows), behind ? "true" : "false", parts, s, last_cpu);
+        std::printf("csv-to-jsonl %lld rows, write_behind=%s, partitions=%d: %.2f s wall, %.2f s CPU; steps (ms):%s\n",
+                    static_cast<long long>(rows), behind ? "true" : "false", parts, s, last_cpu, last_steps.c_str());
       }
     }
   }
@@ -191,6 +205,7 @@ int main(int argc, char** argv) {
     }
   }
   for (int behind : {0, 1}) {
+    if (p[behind][0].empty()) continue;
     std::printf("median csv-to-jsonl write_behind=%s: partitions=1 %.2f s, partitions=2 %.2f s, speed-up %.2fx\n",
                 behind ? "true" : "false", median(p[behind][0]), median(p[behind][1]),
                 median(p[behind][0]) / median(p[behind][1]));

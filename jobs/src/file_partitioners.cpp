@@ -3,6 +3,8 @@
 #include <kiln/jobs/file_partitioners.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <stdexcept>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -45,8 +47,8 @@ partitioner file_partitioner(std::string directory, std::string glob) {
   };
 }
 
-partitioner line_range_partitioner(std::string path) {
-  return [path = std::move(path)](const step_context& ctx, std::int64_t grid_size) {
+partitioner line_range_partitioner(std::string path, partition_weight weight) {
+  return [path = std::move(path), weight = std::move(weight)](const step_context& ctx, std::int64_t grid_size) {
     const std::string file = ctx.resolve(path);
     const auto n = static_cast<std::size_t>(std::max<std::int64_t>(1, grid_size));
     detail::file_descriptor fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
@@ -55,14 +57,26 @@ partitioner line_range_partitioner(std::string path) {
     if (::fstat(fd.get(), &st) != 0) throw io_error("cannot size '" + file + "': " + std::strerror(errno));
     const auto size = static_cast<std::uint64_t>(st.st_size);
 
-    // Boundary i (1..n-1) is the first line start at or after i*size/n: the byte after the
-    // first '\n' at or after i*size/n - 1, found by reading forward from there (one line, as a
-    // rule), so planning costs the same for any file size.
+    // Boundary i (1..n-1) is the first line start at or after target i (i*size/n when the
+    // partitions weigh the same): the byte after the first '\n' at or after target - 1, found by
+    // reading forward from there (one line, as a rule), so planning costs the same for any size.
+    std::vector<double> cumulative(n + 1, 0.0);
+    for (std::size_t i = 0; i < n; ++i) {
+      const double w = weight ? weight(i, n) : 1.0;
+      if (!(w > 0.0) || !std::isfinite(w)) {
+        throw std::invalid_argument("line_range_partitioner: the weight of partition " + std::to_string(i) +
+                                    " is " + std::to_string(w) + "; weights must be positive");
+      }
+      cumulative[i + 1] = cumulative[i] + w;
+    }
+    auto target_of = [&](std::size_t i) {
+      return std::min(size, static_cast<std::uint64_t>(static_cast<double>(size) * (cumulative[i] / cumulative[n])));
+    };
     std::vector<std::uint64_t> begin(n + 1, size);
     begin[0] = 0;
     std::vector<char> buffer(std::size_t{64} << 10);
     for (std::size_t i = 1; i < n; ++i) {
-      const std::uint64_t target = i * size / n;
+      const std::uint64_t target = weight ? target_of(i) : i * size / n;
       if (begin[i - 1] >= target) {  // no line starts between the two targets
         begin[i] = begin[i - 1];
         continue;

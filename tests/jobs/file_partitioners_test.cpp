@@ -147,7 +147,24 @@ TEST_CASE("line_range_partitioner: each boundary is the first line start at or a
               static_cast<std::int64_t>(i + 1 == n ? size : first_line_start_at_or_after((i + 1) * size / n)));
         CHECK_FALSE(plan[i].contains("partition.line"));
       }
+      // Weighted: boundary i is the first line start at or after the share of the partitions
+      // before it (weights 1, 2, 3, ...).
+      auto weighted = line_range_partitioner(path, [](std::size_t i, std::size_t) { return 1.0 + static_cast<double>(i); })(ctx, grid);
+      REQUIRE(weighted.size() == static_cast<std::size_t>(grid));
+      const auto n = static_cast<std::uint64_t>(grid);
+      const double total = static_cast<double>(n * (n + 1) / 2);
+      auto target = [&](std::uint64_t i) {
+        return static_cast<std::uint64_t>(static_cast<double>(size) * (static_cast<double>(i * (i + 1) / 2) / total));
+      };
+      for (std::uint64_t i = 0; i < n; ++i) {
+        CHECK(weighted[i].get_int64("partition.begin") ==
+              static_cast<std::int64_t>(i == 0 ? 0 : first_line_start_at_or_after(target(i))));
+        CHECK(weighted[i].get_int64("partition.end") ==
+              static_cast<std::int64_t>(i + 1 == n ? size : first_line_start_at_or_after(target(i + 1))));
+      }
     }
+    CHECK_THROWS_WITH(line_range_partitioner(path, [](std::size_t i, std::size_t) { return i == 1 ? 0.0 : 1.0; })(ctx, 3),
+                      Catch::Contains("weight of partition 1 is 0") && Catch::Contains("must be positive"));
   }
 }
 

@@ -12,8 +12,10 @@
 //
 // line_range_partitioner: exactly grid-size partitions of one text file, split by byte offsets
 // aligned to line starts (so some partitions may be empty for a small file): boundary i is the
-// first line start at or after i * size / grid-size. Planning reads only from each such offset
-// to the next line break, not the whole file. Each partition gets
+// first line start at or after i * size / grid-size (with a weight function, at or after the
+// share of the partitions before it: weights 0.9 and 1 give partition 0 0.9/1.9 of the bytes).
+// Planning reads only from each such offset to the next line break, not the whole file. Each
+// partition gets
 //   partition.begin  byte offset of its first line
 //   partition.end    byte offset after its last line
 // A flat_file_reader with csv_options::partition_range reads only its range (the header from
@@ -25,11 +27,15 @@
 // Paths may contain `{param}` placeholders, resolved from the job parameters.
 
 #include <kiln/partition.hpp>
+#include <functional>
 #include <string>
 
 namespace kiln {
 
 partitioner file_partitioner(std::string directory, std::string glob);
-partitioner line_range_partitioner(std::string path);
+// The relative share of the file that partition `index` of `count` gets; must be positive.
+using partition_weight = std::function<double(std::size_t index, std::size_t count)>;
+
+partitioner line_range_partitioner(std::string path, partition_weight weight = {});
 
 }  // namespace kiln

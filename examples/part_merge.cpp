@@ -24,32 +24,6 @@ namespace kiln::examples {
 
 namespace {
 
-// Appends the whole of `from` to the open file `to_fd`, in the kernel where it can.
-void append_file(const std::string& from, int to_fd, const std::string& to) {
-  detail::file_descriptor in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!in.valid()) throw io_error("cannot read partition output '" + from + "': " + std::strerror(errno));
-  for (;;) {
-    const auto n = ::copy_file_range(in.get(), nullptr, to_fd, nullptr, std::size_t{1} << 30, 0);
-    if (n == 0) return;
-    if (n > 0) continue;
-    if (errno == EINTR) continue;
-    if (errno != EXDEV && errno != ENOSYS && errno != EINVAL) {
-      throw io_error("cannot copy '" + from + "' to '" + to + "': " + std::strerror(errno));
-    }
-    break;  // not supported here: copy through a buffer
-  }
-  std::vector<char> buf(std::size_t{1} << 20);
-  for (;;) {
-    const auto n = ::read(in.get(), buf.data(), buf.size());
-    if (n == 0) return;
-    if (n < 0) throw io_error("cannot read '" + from + "': " + std::strerror(errno));
-    for (ssize_t done = 0; done < n;) {
-      const auto w = ::write(to_fd, buf.data() + done, static_cast<std::size_t>(n - done));
-      if (w < 0) throw io_error("cannot write '" + to + "': " + std::strerror(errno));
-      done += w;
-    }
-  }
-}
 
 // The outputs of earlier runs being released on another thread, by path.
 std::mutex releases_mutex;
@@ -386,24 +360,19 @@ repeat_status merge_parts(step_context& ctx) {
   if (!out.valid()) throw io_error("cannot write '" + output + "': " + std::strerror(errno));
   const auto end = static_cast<off_t>(size + keep);
   struct stat st {};
-  if (::fstat(out.get(), &st) != 0 || st.st_size < end || (st.st_size > end && ::ftruncate(out.get(), end) != 0) ||
-      ::lseek(out.get(), end, SEEK_SET) != end) {
+  if (::fstat(out.get(), &st) != 0 || st.st_size < end || (st.st_size > end && ::ftruncate(out.get(), end) != 0)) {
     throw io_error("cannot write '" + output + "': " + (st.st_size < end ? std::string("it is shorter than its parts' merge")
                                                                            : std::strerror(errno)));
   }
+  std::int64_t at = end;
   for (std::int64_t i = first; i < parts; ++i) {
-    if (i == first && from > 0) {
-      detail::file_descriptor in(::open(part(i).c_str(), O_RDONLY | O_CLOEXEC));
-      if (!in.valid()) throw io_error("cannot read partition output '" + part(i) + "': " + std::strerror(errno));
-      struct stat pst {};
-      if (::fstat(in.get(), &pst) != 0) throw io_error("cannot read '" + part(i) + "': " + std::strerror(errno));
-      copy_range(in.get(), from, pst.st_size, out.get(), end, part(i), output);
-      if (::lseek(out.get(), end + (pst.st_size - from), SEEK_SET) < 0) {
-        throw io_error("cannot write '" + output + "': " + std::strerror(errno));
-      }
-      continue;
-    }
-    append_file(part(i), out.get(), output);
+    detail::file_descriptor in(::open(part(i).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!in.valid()) throw io_error("cannot read partition output '" + part(i) + "': " + std::strerror(errno));
+    struct stat pst {};
+    if (::fstat(in.get(), &pst) != 0) throw io_error("cannot read '" + part(i) + "': " + std::strerror(errno));
+    const std::int64_t skip = i == first ? from : 0;  // what the eager merge appended already
+    copy_range(in.get(), skip, pst.st_size, out.get(), at, part(i), output);
+    at += pst.st_size - skip;
   }
   if (!out.reset()) throw io_error("cannot write '" + output + "': " + std::strerror(errno));
   state["merged"] = true;

@@ -24,7 +24,6 @@ namespace kiln::examples {
 
 namespace {
 
-
 // The outputs of earlier runs being released on another thread, by path.
 std::mutex releases_mutex;
 std::map<std::string, std::future<void>> releases;
@@ -55,6 +54,10 @@ void wait_for_release(const std::string& path) {
   }
   if (done.valid()) done.wait();
 }
+
+// The suffix of partition i's output file: "" for partition 0, which writes OUTPUT itself,
+// ".part<i>" for the others.
+std::string part_suffix(std::size_t i) { return i == 0 ? std::string() : ".part" + std::to_string(i); }
 
 // The file that records the size of partition 0's output, written when partition 0 completes:
 // OUTPUT.part0.size. The merge appends the parts after that many bytes, whatever the output
@@ -197,7 +200,7 @@ class eager_merge {
       std::unique_lock lock(mutex_);
       copied_.assign(parts_.size(), 0);
       for (std::size_t i = 1; i < parts_.size(); ++i) {
-        const std::string part = output_ + ".part" + std::to_string(i);
+        const std::string part = output_ + part_suffix(i);
         detail::file_descriptor in;
         for (;;) {
           changed_.wait(lock, [&] { return stopping_ || (parts_[i].open && (parts_[i].handed > copied_[i] || parts_[i].closed)); });
@@ -315,7 +318,7 @@ step_listener part_merge_listener() {
 repeat_status merge_parts(step_context& ctx) {
   const std::string output = ctx.resolve("{output}");
   const auto parts = ctx.parameters().get_int64("partitions");
-  auto part = [&](std::int64_t i) { return output + ".part" + std::to_string(i); };
+  auto part = [&](std::int64_t i) { return output + part_suffix(static_cast<std::size_t>(i)); };
   auto& state = ctx.context();
   if (state.contains("merged")) {
     for (std::int64_t i = 1; i < parts; ++i) std::filesystem::remove(part(i));
@@ -385,12 +388,8 @@ repeat_status merge_parts(step_context& ctx) {
 partitioner with_output_suffix(partitioner split) {
   return [split = std::move(split)](const step_context& ctx, std::int64_t grid_size) {
     auto plan = split(ctx, grid_size);
-    const auto output = ctx.resolve("{output}");
-    release_earlier_output(output);
-    std::filesystem::remove(part0_size_path(output));
-    for (std::size_t i = 0; i < plan.size(); ++i) {
-      plan[i].set("partition.suffix", {i == 0 ? std::string() : ".part" + std::to_string(i), false});
-    }
+    release_earlier_output(ctx.resolve("{output}"));
+    for (std::size_t i = 0; i < plan.size(); ++i) plan[i].set("partition.suffix", {part_suffix(i), false});
     return plan;
   };
 }

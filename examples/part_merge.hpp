@@ -79,7 +79,8 @@ class part_writer final : public item_writer<T> {
 };
 
 // The step listener of every partition: when partition 0 completes, records its output's size
-// (OUTPUT.part0.size) and starts the eager merge; partition 0 starting removes that record.
+// (OUTPUT.part0.size) and starts the eager merge; partition 0 starting (a new plan, or a rerun
+// of a partition 0 that did not complete) removes that record.
 step_listener part_merge_listener();
 
 // Adds `partition.suffix` to each partition of the plan: "" for partition 0, ".part<i>" for the
@@ -88,8 +89,9 @@ partitioner with_output_suffix(partitioner split);
 
 // Partition 0 appends the others' output after its own (the eager merge), so it gets less of
 // the input: copying a line costs about 6 % of making it (33 ms against 0.53 s for 117 MB of
-// output on the benchmark machine). A share of 0.97 makes it end first, as a rule, with the
-// copying done by the time the last partition ends.
+// output on the benchmark machine). With a share of 0.97 it ends first, as a rule, and the merge
+// step is left with 8-11 ms; measured there, the last partition then ends about as much later
+// as that saves (docs/benchmarks.md, session 9).
 double partition0_weight(std::size_t index, std::size_t count);
 
 }  // namespace kiln::examples

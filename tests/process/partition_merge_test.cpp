@@ -35,6 +35,19 @@ std::string lines(const std::string& tag, int n) {
   return s;
 }
 
+// Runs the merge step of job execution `execution`, committing each call, until it finishes
+// (at most 5 calls); true when it did.
+bool merge_to_end(const job_parameters& params, std::int64_t execution) {
+  execution_context committed;
+  for (int call = 0; call < 5; ++call) {
+    step_context ctx("csv-to-jsonl", "merge", execution, 9, params, committed);
+    const auto status = examples::merge_parts(ctx);
+    committed = ctx.context();
+    if (status == repeat_status::finished) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 TEST_CASE("csv-to-jsonl merge - crash after any call, or mid-append - rerun - byte-identical",
@@ -94,13 +107,7 @@ TEST_CASE("csv-to-jsonl merge - partition 0's recorded size wins over bytes an e
     write_file(out, parts[0] + junk);
     write_file(out + ".part0.size", std::to_string(parts[0].size()));
     for (std::size_t i = 1; i < parts.size(); ++i) write_file(out + ".part" + std::to_string(i), parts[i]);
-    execution_context committed;
-    for (int call = 0; call < 5; ++call) {
-      step_context ctx("csv-to-jsonl", "merge", 2, 9, params, committed);
-      const auto status = examples::merge_parts(ctx);
-      committed = ctx.context();
-      if (status == repeat_status::finished) break;
-    }
+    REQUIRE(merge_to_end(params, 2));
     CHECK(read_file(out) == parts[0] + parts[1] + parts[2]);
     CHECK_FALSE(fs::exists(out + ".part0.size"));
     CHECK_FALSE(fs::exists(out + ".part1"));
@@ -178,13 +185,7 @@ TEST_CASE("csv-to-jsonl eager merge - parts appended while later partitions run 
   ps[2].writer.update(ps[2].ctx->context());
   write_commits(ps[2], c, 1100, c.size());
   ps[2].writer.close();
-  execution_context committed;
-  for (int call = 0; call < 5; ++call) {
-    step_context ctx("csv-to-jsonl", "merge", execution, 20, job, committed);
-    const auto status = examples::merge_parts(ctx);
-    committed = ctx.context();
-    if (status == repeat_status::finished) break;
-  }
+  REQUIRE(merge_to_end(job, execution));
   CHECK(read_file(out) == rows[0] + rows[1] + rows[2]);
   CHECK_FALSE(fs::exists(out + ".part1"));
   CHECK_FALSE(fs::exists(out + ".part2"));

@@ -69,10 +69,14 @@ std::int64_t threads_parameter(const job_parameters& p) { return p.get_int64("th
 // Whether chunks are written behind, from the `write_behind` parameter.
 bool write_behind_parameter(const job_parameters& p) { return p.get_string("write_behind") == "true"; }
 
+// Whether partitions that end early take over input of the others, from the `rebalance` parameter.
+bool rebalance_parameter(const job_parameters& p) { return p.get_string("rebalance") == "true"; }
+
 // [docs:partitioning]
 // partitions=N: the input is split into N line ranges converted in parallel. The first writes
 // the start of the output, the others part files, which a last step appends in order; once the
-// first is done, it appends what the others have committed so far (part_merge.hpp).
+// first is done, it appends what the others have committed so far (part_merge.hpp). A thread
+// that runs out of partitions takes over the second half of the largest rest (rebalance).
 partition_step convert_partitioned_step() {
   csv_options ranges;
   ranges.partition_range = true;  // read only this partition's lines
@@ -82,10 +86,11 @@ partition_step convert_partitioned_step() {
       .listener(part_merge_listener())
       .threads_from(threads_parameter)
       .write_behind_from(write_behind_parameter);
-  return std::move(partition_step("convert-partitioned")
+  return std::move(partition_step(partitioned_step)
                        .partitioner(with_output_suffix(line_range_partitioner("{input}", partition0_weight)))
                        .worker(std::move(worker))
-                       .grid_size_from([](const job_parameters& p) { return p.get_int64("partitions"); }));
+                       .grid_size_from([](const job_parameters& p) { return p.get_int64("partitions"); })
+                       .rebalance_from(rebalance_parameter, part_rebalancing()));
 }
 // [docs:partitioning]
 
@@ -105,6 +110,12 @@ job csv_to_jsonl() {
                      .check(at_most_64)
                      .describe("line ranges of the input converted in parallel, then merged (the output does "
                                "not change)"))
+      .parameter(param("rebalance")
+                     .default_value(std::string("true"))
+                     .one_of({"true", "false"})
+                     .non_identifying()
+                     .describe("with partitions=N: a partition that ends early takes over the second half of "
+                               "what another has left, as a new partition (the output does not change)"))
       .parameter(param("write_behind")
                      .default_value(std::string("false"))
                      .one_of({"true", "false"})

@@ -123,55 +123,66 @@ void copy_range(int in_fd, std::int64_t from, std::int64_t to, int out_fd, std::
 }  // namespace
 
 // The eager merge of one execution's partitions: once partition 0 has completed, a thread
-// appends the parts to the output as their writers hand committed lines to the kernel, so that
-// the merge step finds most of the work done. Every byte it copies is final: a part's writer
-// hands over only lines of commits (item_stream::flush), and truncates its file only when it
-// opens, which happens before it hands anything over. The merge step trusts the copy only for
-// the execution it was made in and only as far as it checks (part sizes); anything else, such as
-// a restart in a new process, it copies again.
+// appends the parts to the output in the order of their input ranges, as their writers hand
+// committed lines to the kernel, so that the merge step finds most of the work done. Every byte
+// it copies is final: a part's writer hands over only lines of commits (item_stream::flush), and
+// truncates its file only when it opens, which happens before it hands anything over. The part
+// after a completed one is the one whose range begins where that one's ended (rebalancing adds
+// partitions while others run). The merge step trusts the copy only for the execution it was
+// made in and only as far as it checks (the plan's order, part sizes); anything else, such as a
+// restart in a new process, it copies again.
 class eager_merge {
  public:
-  eager_merge(std::string output, std::int64_t execution, std::size_t parts)
-      : output_(std::move(output)), execution_(execution), parts_(parts) {}
+  eager_merge(std::string output, std::int64_t execution) : output_(std::move(output)), execution_(execution) {}
   eager_merge(const eager_merge&) = delete;
   eager_merge& operator=(const eager_merge&) = delete;
   ~eager_merge() { stop(); }
 
   [[nodiscard]] std::int64_t execution() const { return execution_; }
 
-  // The writer of part i opened, its file holding `committed` final bytes.
-  void opened(std::size_t i, std::int64_t committed) {
+  // The writer of part i, whose input range begins at `begin`, opened; its file holds
+  // `committed` final bytes.
+  void opened(std::size_t i, std::int64_t begin, std::int64_t committed) {
     std::lock_guard lock(mutex_);
-    if (i >= parts_.size()) return;
-    parts_[i] = {true, false, committed};
+    auto& p = parts_[i];
+    p.open = true;
+    p.closed = false;
+    p.begin = begin;
+    p.handed = committed;
     changed_.notify_all();
   }
   // The writer of part i handed the lines of its commits up to byte `end` to the kernel.
   void handed(std::size_t i, std::int64_t end) {
     std::lock_guard lock(mutex_);
-    if (i >= parts_.size()) return;
     parts_[i].handed = end;
     changed_.notify_all();
   }
   void closed(std::size_t i) {
     std::lock_guard lock(mutex_);
-    if (i >= parts_.size()) return;
     parts_[i].closed = true;
     changed_.notify_all();
   }
-  // Partition 0 completed, leaving `size0` bytes in the output: starts appending the parts.
-  void start(std::int64_t size0) {
+  // Partition i > 0 completed; its input range ended at `end`.
+  void completed(std::size_t i, std::int64_t end) {
+    std::lock_guard lock(mutex_);
+    parts_[i].end = end;
+    changed_.notify_all();
+  }
+  // Partition 0 completed, leaving `size0` bytes in the output, its range ending at `end0`:
+  // starts appending the parts.
+  void start(std::int64_t size0, std::int64_t end0) {
     std::lock_guard lock(mutex_);
     if (thread_.joinable() || stopping_) return;
     size0_ = size0;
+    parts_[0].end = end0;
     thread_ = std::thread([this] { follow(); });
   }
 
-  // What the eager merge appended after partition 0's bytes: whole parts 1..m-1, then a prefix of
-  // part m. `copied[i]` is the bytes of part i (1-based; [0] unused) it appended.
+  // What the eager merge appended after partition 0's bytes: whole parts, then maybe a prefix
+  // of the last one, in order.
   struct result {
     std::int64_t size0 = -1;
-    std::vector<std::int64_t> copied;
+    std::vector<std::pair<std::size_t, std::int64_t>> copied;  // (partition index, bytes)
   };
   // Stops the thread (it no longer waits for parts) and returns what it did.
   result stop() {
@@ -189,8 +200,21 @@ class eager_merge {
   struct part_state {
     bool open = false;
     bool closed = false;
+    std::int64_t begin = -1;
     std::int64_t handed = 0;
+    std::optional<std::int64_t> end;  // of its input range, once it completed
   };
+
+  // The open part, not yet appended, whose range begins at `begin` (the lowest index: an empty
+  // range begins where the next one does).
+  std::optional<std::size_t> part_at(std::int64_t begin) const {
+    for (const auto& [i, p] : parts_) {
+      if (i == 0 || !p.open || p.begin != begin) continue;
+      const bool done = std::any_of(copied_.begin(), copied_.end(), [&](const auto& c) { return c.first == i; });
+      if (!done) return i;
+    }
+    return std::nullopt;
+  }
 
   void follow() {
     try {
@@ -198,24 +222,31 @@ class eager_merge {
       if (!out.valid()) return;
       std::int64_t at = size0_;
       std::unique_lock lock(mutex_);
-      copied_.assign(parts_.size(), 0);
-      for (std::size_t i = 1; i < parts_.size(); ++i) {
+      std::int64_t next = *parts_[0].end;
+      for (;;) {
+        std::optional<std::size_t> found;
+        changed_.wait(lock, [&] { return stopping_ || (found = part_at(next)); });
+        if (stopping_) return;
+        const std::size_t i = *found;
         const std::string part = output_ + part_suffix(i);
+        copied_.emplace_back(i, 0);
         detail::file_descriptor in;
         for (;;) {
-          changed_.wait(lock, [&] { return stopping_ || (parts_[i].open && (parts_[i].handed > copied_[i] || parts_[i].closed)); });
+          auto& p = parts_[i];
+          changed_.wait(lock, [&] { return stopping_ || p.handed > copied_.back().second || (p.closed && p.end); });
           if (stopping_) return;
-          const std::int64_t to = parts_[i].handed;
-          if (to <= copied_[i]) break;  // closed, all copied
-          const std::int64_t from = copied_[i];
+          const std::int64_t to = p.handed;
+          const std::int64_t from = copied_.back().second;
+          if (to <= from) break;  // closed and completed, all copied
           lock.unlock();
           if (!in.valid()) in = detail::file_descriptor(::open(part.c_str(), O_RDONLY | O_CLOEXEC));
           if (!in.valid()) return;
           copy_range(in.get(), from, to, out.get(), at + from, part, output_);
           lock.lock();
-          copied_[i] = to;
+          copied_.back().second = to;
         }
-        at += copied_[i];
+        at += copied_.back().second;
+        next = *parts_[i].end;
       }
     } catch (const std::exception&) {
       // The merge step copies what this did not.
@@ -226,8 +257,8 @@ class eager_merge {
   const std::int64_t execution_;
   std::mutex mutex_;
   std::condition_variable changed_;
-  std::vector<part_state> parts_;
-  std::vector<std::int64_t> copied_;
+  std::map<std::size_t, part_state> parts_;
+  std::vector<std::pair<std::size_t, std::int64_t>> copied_;
   std::int64_t size0_ = -1;
   bool stopping_ = false;
   std::thread thread_;
@@ -241,7 +272,7 @@ std::map<std::string, std::shared_ptr<eager_merge>> eager_merges;
 
 // The eager merge of `execution` writing `output`, made when missing; an older execution's is
 // stopped and dropped.
-std::shared_ptr<eager_merge> eager_for(const std::string& output, std::int64_t execution, std::size_t parts) {
+std::shared_ptr<eager_merge> eager_for(const std::string& output, std::int64_t execution) {
   std::shared_ptr<eager_merge> old;
   std::shared_ptr<eager_merge> current;
   {
@@ -249,7 +280,7 @@ std::shared_ptr<eager_merge> eager_for(const std::string& output, std::int64_t e
     auto& slot = eager_merges[output];
     if (!slot || slot->execution() != execution) {
       old = std::move(slot);
-      slot = std::make_shared<eager_merge>(output, execution, parts);
+      slot = std::make_shared<eager_merge>(output, execution);
     }
     current = slot;
   }
@@ -270,10 +301,10 @@ std::shared_ptr<eager_merge> take_eager(const std::string& output, std::int64_t 
 }  // namespace
 
 part_progress::part_progress(const step_context& ctx, std::int64_t committed)
-    : merge_(eager_for(ctx.resolve("{output}"), ctx.job_execution_id(),
-                       static_cast<std::size_t>(ctx.parameters().get_int64("partition.count")))),
+    : merge_(eager_for(ctx.resolve("{output}"), ctx.job_execution_id())),
       index_(static_cast<std::size_t>(ctx.parameters().get_int64("partition.index"))) {
-  merge_->opened(index_, committed);
+  const auto& p = ctx.parameters();
+  merge_->opened(index_, p.contains("partition.begin") ? p.get_int64("partition.begin") : -1, committed);
 }
 
 void part_progress::handed(std::int64_t end) const { merge_->handed(index_, end); }
@@ -295,18 +326,56 @@ step_listener part_merge_listener() {
           if (auto eager = take_eager(output, ctx.job_execution_id())) eager->stop();
           return std::nullopt;
         }
+        // Where the partition's input range ended: rebalancing may have moved its end.
+        const auto* ended = ctx.context().if_contains("reader.offset");
+        const auto index = static_cast<std::size_t>(ctx.parameters().get_int64("partition.index"));
+        if (!ended) return std::nullopt;
+        auto eager = eager_for(output, ctx.job_execution_id());
+        if (index != 0) {
+          eager->completed(index, ended->as_int64());
+          return std::nullopt;
+        }
         const auto* written = ctx.context().if_contains("writer.offset");
-        if (ctx.parameters().get_int64("partition.index") != 0 || !written) return std::nullopt;
+        if (!written) return std::nullopt;
         const auto size0 = written->as_int64();
         write_part0_size(output, size0);
-        eager_for(output, ctx.job_execution_id(), static_cast<std::size_t>(ctx.parameters().get_int64("partition.count")))
-            ->start(size0);
+        eager->start(size0, ended->as_int64());
         return std::nullopt;
       }};
 }
 
-// Completes OUTPUT, which partition 0 wrote, with OUTPUT.part1 .. OUTPUT.part<N-1>, and removes
-// the parts. Two calls, each committed:
+namespace {
+
+// The partitions after partition 0, in the order of their input ranges: from the plan of the
+// partitioned step (rebalancing appends partitions that take over the end of another's range);
+// without one (the merge called on its own, as its tests do), 1 .. partitions-1.
+std::vector<std::size_t> parts_in_order(const step_context& ctx) {
+  std::vector<std::size_t> order;
+  const auto plan_context = ctx.step_context_of(partitioned_step);
+  const auto* plan = plan_context ? plan_context->if_contains("partitions") : nullptr;
+  if (!plan || !plan->is_array()) {
+    for (std::int64_t i = 1; i < ctx.parameters().get_int64("partitions"); ++i) order.push_back(static_cast<std::size_t>(i));
+    return order;
+  }
+  std::vector<std::pair<std::int64_t, std::size_t>> by_begin;  // (range begin, partition index)
+  const auto& entries = plan->as_array();
+  for (std::size_t i = 1; i < entries.size(); ++i) {
+    auto values = job_parameters::from_json(entries[i]);
+    if (!values || !values->contains("partition.begin")) {
+      throw io_error("the plan of step '" + std::string(partitioned_step) + "' has no range for partition " +
+                     std::to_string(i) + "; run the job again with a new output");
+    }
+    by_begin.emplace_back(values->get_int64("partition.begin"), i);
+  }
+  std::sort(by_begin.begin(), by_begin.end());  // an empty range sorts before the one at its begin
+  for (const auto& [begin, i] : by_begin) order.push_back(i);
+  return order;
+}
+
+}  // namespace
+
+// Completes OUTPUT, which partition 0 wrote, with the parts in the order of their ranges, and
+// removes the parts. Two calls, each committed:
 //   1. cuts OUTPUT to partition 0's size (OUTPUT.part0.size) plus what the eager merge appended
 //      in this execution, and appends the rest of the parts, so that a rerun after a crash here
 //      writes the same bytes again;
@@ -317,11 +386,11 @@ step_listener part_merge_listener() {
 // exactly-once after a crash of the process, not after a power loss.
 repeat_status merge_parts(step_context& ctx) {
   const std::string output = ctx.resolve("{output}");
-  const auto parts = ctx.parameters().get_int64("partitions");
-  auto part = [&](std::int64_t i) { return output + part_suffix(static_cast<std::size_t>(i)); };
+  const auto order = parts_in_order(ctx);
+  auto part = [&](std::size_t i) { return output + part_suffix(i); };
   auto& state = ctx.context();
   if (state.contains("merged")) {
-    for (std::int64_t i = 1; i < parts; ++i) std::filesystem::remove(part(i));
+    for (auto i : order) std::filesystem::remove(part(i));
     std::filesystem::remove(part0_size_path(output));
     return repeat_status::finished;
   }
@@ -340,17 +409,17 @@ repeat_status merge_parts(step_context& ctx) {
     state["first_part_size"] = static_cast<std::int64_t>(on_disk);
     return repeat_status::continuable;
   }
-  // The eager merge's copy counts when it started from the same size and each part it copied
-  // whole still has the size it copied.
+  // The eager merge's copy counts when it started from the same size, followed the same order,
+  // and each part it copied whole still has the size it copied.
   std::int64_t keep = 0;
-  std::int64_t first = 1;
-  std::int64_t from = 0;
+  std::size_t first = 0;  // in `order`: the first part to copy from
+  std::int64_t from = 0;  // of that part: what the eager merge appended already
   if (done.size0 == size) {
-    for (; first < parts && static_cast<std::size_t>(first) < done.copied.size(); ++first) {
+    for (; first < order.size() && first < done.copied.size(); ++first) {
+      const auto [index, copied] = done.copied[first];
       std::error_code ec;
-      const auto part_size = static_cast<std::int64_t>(std::filesystem::file_size(part(first), ec));
-      const auto copied = done.copied[static_cast<std::size_t>(first)];
-      if (ec || copied > part_size) break;
+      const auto part_size = static_cast<std::int64_t>(std::filesystem::file_size(part(order[first]), ec));
+      if (index != order[first] || ec || copied > part_size) break;
       keep += copied;
       if (copied < part_size) {
         from = copied;
@@ -368,13 +437,14 @@ repeat_status merge_parts(step_context& ctx) {
                                                                            : std::strerror(errno)));
   }
   std::int64_t at = end;
-  for (std::int64_t i = first; i < parts; ++i) {
-    detail::file_descriptor in(::open(part(i).c_str(), O_RDONLY | O_CLOEXEC));
-    if (!in.valid()) throw io_error("cannot read partition output '" + part(i) + "': " + std::strerror(errno));
+  for (std::size_t k = first; k < order.size(); ++k) {
+    const auto path = part(order[k]);
+    detail::file_descriptor in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!in.valid()) throw io_error("cannot read partition output '" + path + "': " + std::strerror(errno));
     struct stat pst {};
-    if (::fstat(in.get(), &pst) != 0) throw io_error("cannot read '" + part(i) + "': " + std::strerror(errno));
-    const std::int64_t skip = i == first ? from : 0;  // what the eager merge appended already
-    copy_range(in.get(), skip, pst.st_size, out.get(), at, part(i), output);
+    if (::fstat(in.get(), &pst) != 0) throw io_error("cannot read '" + path + "': " + std::strerror(errno));
+    const std::int64_t skip = k == first ? from : 0;  // what the eager merge appended already
+    copy_range(in.get(), skip, pst.st_size, out.get(), at, path, output);
     at += pst.st_size - skip;
   }
   if (!out.reset()) throw io_error("cannot write '" + output + "': " + std::strerror(errno));
@@ -392,6 +462,12 @@ partitioner with_output_suffix(partitioner split) {
     for (std::size_t i = 0; i < plan.size(); ++i) plan[i].set("partition.suffix", {part_suffix(i), false});
     return plan;
   };
+}
+
+rebalancing part_rebalancing() {
+  return rebalancing{.min_rest = std::uint64_t{1} << 20, .values = [](partition_values& values, std::size_t index) {
+                       values.set("partition.suffix", {part_suffix(index), false});
+                     }};
 }
 
 double partition0_weight(std::size_t index, std::size_t count) {

@@ -10,11 +10,9 @@
 
 namespace kiln::detail {
 
-void run_concurrently(std::size_t n, std::size_t width, const std::function<void(std::size_t)>& task,
-                      const std::function<void()>& on_tick, int tick_ms) {
-  if (n == 0) return;
-  const std::size_t threads = std::clamp<std::size_t>(width, 1, n);
-  std::atomic<std::size_t> next{0};
+void run_pool(std::size_t width, const std::function<std::optional<std::size_t>()>& next,
+              const std::function<void(std::size_t)>& task, const std::function<void()>& on_tick, int tick_ms) {
+  const std::size_t threads = std::max<std::size_t>(width, 1);
   std::mutex mu;
   std::condition_variable cv;
   std::size_t running = threads;
@@ -22,7 +20,7 @@ void run_concurrently(std::size_t n, std::size_t width, const std::function<void
   pool.reserve(threads);
   for (std::size_t t = 0; t < threads; ++t) {
     pool.emplace_back([&] {
-      for (std::size_t i = next++; i < n; i = next++) task(i);
+      while (auto i = next()) task(*i);
       std::lock_guard lock(mu);
       if (--running == 0) cv.notify_one();
     });
@@ -38,6 +36,20 @@ void run_concurrently(std::size_t n, std::size_t width, const std::function<void
   }
   for (auto& t : pool) t.join();
   if (on_tick) on_tick();
+}
+
+void run_concurrently(std::size_t n, std::size_t width, const std::function<void(std::size_t)>& task,
+                      const std::function<void()>& on_tick, int tick_ms) {
+  if (n == 0) return;
+  std::atomic<std::size_t> counter{0};
+  run_pool(
+      std::clamp<std::size_t>(width, 1, n),
+      [&]() -> std::optional<std::size_t> {
+        const auto i = counter++;
+        if (i < n) return i;
+        return std::nullopt;
+      },
+      task, on_tick, tick_ms);
 }
 
 std::pair<batch_status, exit_status> run_to_end(step_worker& worker) {

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <kiln/step_worker.hpp>
 #include <utility>
 
@@ -13,6 +14,12 @@ namespace kiln::detail {
 // returned. Meanwhile the calling thread calls on_tick() every `tick_ms`. task must not throw.
 void run_concurrently(std::size_t n, std::size_t width, const std::function<void(std::size_t)>& task,
                       const std::function<void()>& on_tick, int tick_ms = 50);
+
+// Runs task(i) on `width` threads of its own for each i that next() hands out, until next()
+// returns nullopt to every thread. next() is called from those threads and must lock. Meanwhile
+// the calling thread calls on_tick() every `tick_ms`. task must not throw.
+void run_pool(std::size_t width, const std::function<std::optional<std::size_t>()>& next,
+              const std::function<void(std::size_t)>& task, const std::function<void()>& on_tick, int tick_ms = 50);
 
 // open(), run_once() until it stops continuing, finish(): what run_job does for one step.
 std::pair<batch_status, exit_status> run_to_end(step_worker& worker);

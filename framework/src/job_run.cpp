@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace kiln {
 
 job_run::job_run(const job& j, job_parameters params, command_log& log, std::shared_ptr<run_progress> progress)
@@ -129,6 +131,16 @@ std::unique_ptr<step_worker> job_run::next_step() {
     if (progress_) progress_->begin_step(def.name());
     step_context ctx(job_.name(), def.name(), execution_id_, r->step_execution_id, params_, std::move(r->context),
                      step_stop_);
+    ctx.set_step_context_lookup(
+        [&log = log_, execution = execution_id_](const std::string& step) -> std::optional<execution_context> {
+          const auto& store = log.state();
+          std::int64_t latest = 0;
+          for (const auto& st : store.step_executions(execution)) {
+            if (st.step_name == step) latest = std::max(latest, st.id);
+          }
+          if (latest == 0) return std::nullopt;
+          return store.step_context(latest);
+        });
     if (ctx.is_restart()) spdlog::info("step '{}' resumes from its last checkpoint", def.name());
     try {
       running_step_ = node;

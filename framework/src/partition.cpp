@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <deque>
 #include <mutex>
 #include <stdexcept>
 
@@ -30,11 +31,13 @@ struct partition_result {
 class partition_manager final : public step_worker {
  public:
   partition_manager(const step& worker_def, const partitioner& split, std::int64_t grid_size,
-                    step_context ctx, command_log& log, std::shared_ptr<run_progress> progress)
+                    std::optional<rebalancing> rebalance, step_context ctx, command_log& log,
+                    std::shared_ptr<run_progress> progress)
       : step_worker(std::move(ctx), log, std::move(progress)),
         worker_def_(worker_def),
         split_(split),
         grid_size_(grid_size),
+        rebalance_(std::move(rebalance)),
         log_(log) {}
 
  protected:
@@ -46,24 +49,20 @@ class partition_manager final : public step_worker {
   }
 
   step_outcome do_run_once() override {
-    auto plan = load_or_make_plan();
-    const std::size_t n = plan.size();
-    spdlog::info("step '{}': {} partitions, up to {} at once", context().step_name(), n, grid_size_);
-    params_.clear();
-    params_.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      job_parameters p = context().parameters();
-      for (const auto& [name, value] : plan[i].all()) p.set(name, value);
-      p.set("partition.index", {static_cast<std::int64_t>(i), false});
-      p.set("partition.count", {static_cast<std::int64_t>(n), false});
-      params_.push_back(std::move(p));
-    }
-    results_.assign(n, {});
-    progress_.clear();
-    for (std::size_t i = 0; i < n; ++i) progress_.push_back(std::make_shared<run_progress>());
+    plan_ = load_or_make_plan();
+    const std::size_t n = plan_.size();
+    spdlog::info("step '{}': {} partitions, up to {} at once{}", context().step_name(), n, grid_size_,
+                 rebalance_ ? ", rebalanced" : "");
+    parts_.clear();
+    for (std::size_t i = 0; i < n; ++i) add_partition(i);
+    next_ = 0;
+    split_counts_ = counts();
 
-    detail::run_concurrently(
-        n, static_cast<std::size_t>(grid_size_), [this](std::size_t i) { run_partition(i); },
+    // Rebalancing gives every thread work, even when the plan has fewer partitions.
+    const auto grid = static_cast<std::size_t>(grid_size_);
+    detail::run_pool(
+        rebalance_ ? grid : std::min(grid, std::max<std::size_t>(n, 1)),
+        [this] { return next_partition(); }, [this](std::size_t i) { run_partition(i); },
         [this] {
           if (!stopping_ && (context().stop_requested() || stop_flag().load())) {
             stopping_ = true;
@@ -74,8 +73,8 @@ class partition_manager final : public step_worker {
 
     batch_status status = batch_status::completed;
     std::string failures;
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto& r = results_[i];
+    for (std::size_t i = 0; i < parts_.size(); ++i) {
+      const auto& r = parts_[i].result;
       status = detail::worse(status, r.status);
       if (r.status == batch_status::failed) {
         if (!failures.empty()) failures += "; ";
@@ -105,15 +104,103 @@ class partition_manager final : public step_worker {
       return plan;
     }
     plan = split_(context(), grid_size_);
-    json::array stored;
-    for (const auto& p : plan) stored.push_back(p.to_json());
-    context().context()[plan_key] = std::move(stored);
+    context().context()[plan_key] = plan_json(plan);
     commit(counts());
     return plan;
   }
 
+  // One partition of the plan: its job parameters (its step context refers to them), its
+  // result, its live counters, and where its reader offers splits.
+  struct partition_state {
+    job_parameters params;
+    partition_result result;
+    std::shared_ptr<run_progress> progress = std::make_shared<run_progress>();
+    std::shared_ptr<split_slot> slot = std::make_shared<split_slot>();
+  };
+
+  // Adds the state of plan_[i]; under mu_ once the threads run.
+  void add_partition(std::size_t i) {
+    job_parameters p = context().parameters();
+    for (const auto& [name, value] : plan_[i].all()) p.set(name, value);
+    p.set("partition.index", {static_cast<std::int64_t>(i), false});
+    p.set("partition.count", {static_cast<std::int64_t>(plan_.size()), false});
+    parts_.emplace_back().params = std::move(p);
+  }
+
+  // The next partition of the plan to start; when all have started, a new one split from the
+  // running partition with the most input left (rebalance), or nullopt.
+  std::optional<std::size_t> next_partition() {
+    {
+      std::lock_guard lock(mu_);
+      if (next_ < parts_.size()) return next_++;
+    }
+    if (!rebalance_ || stopping_) return std::nullopt;
+    return split_largest();
+  }
+
+  std::optional<std::size_t> split_largest() {
+    std::lock_guard one_at_a_time(split_mu_);
+    std::vector<std::shared_ptr<split_slot>> slots;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& part : parts_) slots.push_back(part.slot);
+    }
+    std::size_t k = 0;
+    std::uint64_t most = 0;
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      if (const auto left = slots[i]->remaining(); left > most) {
+        most = left;
+        k = i;
+      }
+    }
+    if (most < 2 * rebalance_->min_rest || stopping_) return std::nullopt;
+    std::optional<std::size_t> made;
+    const bool split = slots[k]->split(plan_[k], rebalance_->min_rest, [&](const splittable_input::split_result& r) {
+      auto plan = plan_;
+      plan[k] = r.kept;
+      const std::size_t m = plan.size();
+      plan.push_back(r.rest);
+      if (rebalance_->values) rebalance_->values(plan.back(), m);
+      execution_context stored;
+      {
+        std::lock_guard lock(mu_);
+        stored = context().context();
+      }
+      stored[plan_key] = plan_json(plan);
+      // Durable before partition k may end at its new end: a restart sees partition m.
+      auto c = log_.propose(commit_chunk_cmd{context().step_execution_id(), split_counts_, stored, now_ms()});
+      if (!c) {
+        spdlog::warn("step '{}': partition {} keeps its input: the new plan was not committed: {}",
+                     context().step_name(), k, c.error().message());
+        return false;
+      }
+      std::lock_guard lock(mu_);
+      plan_ = std::move(plan);
+      context().context()[plan_key] = stored[plan_key];
+      add_partition(m);
+      next_ = parts_.size();  // this thread runs partition m
+      made = m;
+      return true;
+    });
+    if (!split) return std::nullopt;
+    spdlog::info("step '{}': {} takes over part of the input of {}", context().step_name(),
+                 partition_step_name(context().step_name(), *made), partition_step_name(context().step_name(), k));
+    return made;
+  }
+
+  static json::array plan_json(const std::vector<partition_values>& plan) {
+    json::array stored;
+    for (const auto& p : plan) stored.push_back(p.to_json());
+    return stored;
+  }
+
   void run_partition(std::size_t i) {
-    auto& result = results_[i];
+    partition_state* part = nullptr;
+    {
+      std::lock_guard lock(mu_);
+      part = &parts_[i];  // a deque: stays where it is while partitions are added
+    }
+    auto& result = part->result;
     const std::string name = partition_step_name(context().step_name(), i);
     if (stopping_) {
       result.status = batch_status::stopped;
@@ -134,11 +221,13 @@ class partition_manager final : public step_worker {
       return;
     }
     step_context ctx(context().job_name(), name, context().job_execution_id(), r->step_execution_id,
-                     params_[i], std::move(r->context), stop_);
+                     part->params, std::move(r->context), stop_);
+    ctx.set_step_context_lookup(context().step_context_lookup_fn());
+    if (rebalance_) ctx.set_split_slot(part->slot);
     if (ctx.is_restart()) spdlog::info("partition '{}' resumes from its last checkpoint", name);
     std::unique_ptr<step_worker> worker;
     try {
-      worker = worker_def_.make_worker(std::move(ctx), log_, progress_[i]);
+      worker = worker_def_.make_worker(std::move(ctx), log_, part->progress);
     } catch (const std::exception& e) {
       (void)log_.propose(end_step_cmd{
           r->step_execution_id, batch_status::failed, exit_status::failed(e.what()), {}, {}, now_ms()});
@@ -158,7 +247,9 @@ class partition_manager final : public step_worker {
     auto* p = progress();
     if (!p) return;
     std::int64_t read = 0, written = 0, filtered = 0, skipped = 0;
-    for (const auto& q : progress_) {
+    std::lock_guard lock(mu_);
+    for (const auto& part : parts_) {
+      const auto& q = part.progress;
       read += q->read;
       written += q->written;
       filtered += q->filtered;
@@ -173,10 +264,14 @@ class partition_manager final : public step_worker {
   const step& worker_def_;
   const partitioner& split_;
   std::int64_t grid_size_;
+  std::optional<rebalancing> rebalance_;
   command_log& log_;
-  std::vector<job_parameters> params_;  // per partition; their step contexts refer to them
-  std::vector<partition_result> results_;
-  std::vector<std::shared_ptr<run_progress>> progress_;
+  std::mutex mu_;                   // parts_, next_, plan_ and the context while partitions run
+  std::mutex split_mu_;             // one split at a time
+  std::vector<partition_values> plan_;
+  std::deque<partition_state> parts_;
+  std::size_t next_ = 0;            // the first partition of the plan not started
+  step_counts split_counts_;        // what a split's commit records as the manager's counts
   stop_signal stop_;  // what the partitions' contexts report
   std::atomic<bool> stopping_{false};
 };
@@ -188,7 +283,9 @@ std::unique_ptr<step_worker> partition_step::make_worker(step_context ctx, comma
   if (!partitioner_) throw std::logic_error("partitioned step '" + name() + "' has no partitioner");
   if (!worker_) throw std::logic_error("partitioned step '" + name() + "' has no worker step");
   const auto grid = grid_size_(ctx.parameters());
-  return std::make_unique<partition_manager>(*worker_, partitioner_, grid, std::move(ctx), log,
+  auto rebalance = rebalance_;
+  if (rebalance && rebalance_on_ && !rebalance_on_(ctx.parameters())) rebalance.reset();
+  return std::make_unique<partition_manager>(*worker_, partitioner_, grid, std::move(rebalance), std::move(ctx), log,
                                              std::move(progress));
 }
 

@@ -226,13 +226,13 @@ std::int64_t count_newlines_in(const char* p, std::size_t n) {
 
 }  // namespace
 
-std::int64_t count_newlines(const std::string& path, std::uint64_t end) {
+std::int64_t count_newlines(const std::string& path, std::uint64_t end, std::uint64_t begin) {
   file_descriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) throw_io("cannot open input file", path, errno);
   constexpr std::size_t chunk = std::size_t{256} << 10;  // stays in the CPU's cache
   auto buffer = std::make_unique_for_overwrite<char[]>(chunk);
   std::int64_t count = 0;
-  for (std::uint64_t at = 0; at < end;) {
+  for (std::uint64_t at = begin; at < end;) {
     const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, end - at));
     const ::ssize_t n = ::pread(fd.get(), buffer.get(), want, static_cast<off_t>(at));
     if (n < 0) {
@@ -244,6 +244,23 @@ std::int64_t count_newlines(const std::string& path, std::uint64_t end) {
     at += static_cast<std::uint64_t>(n);
   }
   return count;
+}
+
+std::uint64_t next_line_start(int fd, const std::string& path, std::uint64_t target, std::uint64_t size) {
+  char buffer[16 << 10];
+  for (std::uint64_t at = target == 0 ? 0 : target - 1; at < size;) {
+    const auto got = ::pread(fd, buffer, sizeof buffer, static_cast<off_t>(at));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      throw_io("cannot read", path, errno);
+    }
+    if (got == 0) break;
+    if (const auto* nl = static_cast<const char*>(std::memchr(buffer, '\n', static_cast<std::size_t>(got)))) {
+      return at + static_cast<std::uint64_t>(nl - buffer) + 1;
+    }
+    at += static_cast<std::uint64_t>(got);
+  }
+  return size;
 }
 
 // ---------------------------------------------------------------------------------------------

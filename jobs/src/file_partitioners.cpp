@@ -58,8 +58,7 @@ partitioner line_range_partitioner(std::string path, partition_weight weight) {
     const auto size = static_cast<std::uint64_t>(st.st_size);
 
     // Boundary i (1..n-1) is the first line start at or after target i (i*size/n when the
-    // partitions weigh the same): the byte after the first '\n' at or after target - 1, found by
-    // reading forward from there (one line, as a rule), so planning costs the same for any size.
+    // partitions weigh the same), so planning costs the same for any size.
     std::vector<double> cumulative(n + 1, 0.0);
     for (std::size_t i = 0; i < n; ++i) {
       const double w = weight ? weight(i, n) : 1.0;
@@ -74,29 +73,10 @@ partitioner line_range_partitioner(std::string path, partition_weight weight) {
     };
     std::vector<std::uint64_t> begin(n + 1, size);
     begin[0] = 0;
-    std::vector<char> buffer(std::size_t{64} << 10);
     for (std::size_t i = 1; i < n; ++i) {
       const std::uint64_t target = weight ? target_of(i) : i * size / n;
-      if (begin[i - 1] >= target) {  // no line starts between the two targets
-        begin[i] = begin[i - 1];
-        continue;
-      }
-      std::uint64_t at = target - 1;
-      begin[i] = size;
-      while (at < size) {
-        const auto got = ::pread(fd.get(), buffer.data(), buffer.size(), static_cast<off_t>(at));
-        if (got < 0) {
-          if (errno == EINTR) continue;
-          throw io_error("cannot read '" + file + "': " + std::strerror(errno));
-        }
-        if (got == 0) break;
-        const auto* nl = static_cast<const char*>(std::memchr(buffer.data(), '\n', static_cast<std::size_t>(got)));
-        if (nl) {
-          begin[i] = at + static_cast<std::uint64_t>(nl - buffer.data()) + 1;
-          break;
-        }
-        at += static_cast<std::uint64_t>(got);
-      }
+      // No line starts between the two targets: the partition is empty.
+      begin[i] = begin[i - 1] >= target ? begin[i - 1] : detail::next_line_start(fd.get(), file, target, size);
     }
     std::vector<partition_values> out;
     for (std::size_t i = 0; i < n; ++i) {

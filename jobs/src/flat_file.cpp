@@ -1,10 +1,15 @@
 #include <kiln/exceptions.hpp>
 #include <kiln/jobs/flat_file.hpp>
+#include <kiln/partition.hpp>
 
 #include <fmt/format.h>
 
 #include <charconv>
+#include <condition_variable>
 #include <cstring>
+#include <fcntl.h>
+#include <limits>
+#include <mutex>
 #include <stdexcept>
 #include <system_error>
 
@@ -92,6 +97,87 @@ std::string csv_record::get_trimmed(std::string_view column) const { return std:
 
 namespace detail {
 
+// The line range of a partition that rebalancing may split (splittable_input). The reader asks
+// for a lease (limit()) every `lease` bytes; a split never cuts within the bytes leased, so the
+// reader's hot path reads no shared state.
+class line_range_split final : public splittable_input {
+ public:
+  // Reading resumes at `offset`; lines before `anchor` are not counted in the reader's numbers.
+  line_range_split(std::string path, std::uint64_t offset, std::uint64_t end, std::uint64_t anchor)
+      : path_(std::move(path)), anchor_(anchor), end_(end), limit_(offset), at_(offset) {}
+
+  // The reader's next line starts at `offset` and is numbered `line`: returns where the reader
+  // may read up to (exclusive) before it asks again; offset >= the result: the range has ended.
+  // At a new end that waits for its split's commit, waits for settle().
+  std::uint64_t limit(std::uint64_t offset, std::int64_t line) {
+    std::unique_lock lock(mu_);
+    settled_.wait(lock, [&] { return offset < end_ || !old_end_; });
+    at_ = offset;
+    at_line_ = line;
+    limit_ = offset >= end_ ? end_ : std::min(end_, offset + lease);
+    return limit_;
+  }
+
+  [[nodiscard]] std::uint64_t remaining() const override {
+    std::lock_guard lock(mu_);
+    return old_end_ || end_ <= limit_ ? 0 : end_ - limit_;
+  }
+
+  std::optional<split_result> split(const partition_values& own, std::uint64_t min_rest) override {
+    std::uint64_t cut = 0;
+    std::uint64_t from = 0;
+    std::int64_t from_line = 0;
+    std::uint64_t end = 0;
+    {
+      std::lock_guard lock(mu_);
+      if (old_end_ || end_ <= limit_ || end_ - limit_ < 2 * std::max<std::uint64_t>(min_rest, 1)) return std::nullopt;
+      file_descriptor fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd.valid()) return std::nullopt;  // the reader reports a file that went away
+      cut = next_line_start(fd.get(), path_, limit_ + (end_ - limit_) / 2, end_);
+      if (cut >= end_) return std::nullopt;  // one long line: nothing to give
+      from = at_;
+      from_line = at_line_;
+      end = end_;
+      old_end_ = end_;
+      end_ = cut;
+    }
+    try {
+      split_result r{own, own};
+      r.kept.set("partition.end", {static_cast<std::int64_t>(cut), false});
+      r.rest.set("partition.begin", {static_cast<std::int64_t>(cut), false});
+      r.rest.set("partition.end", {static_cast<std::int64_t>(end), false});
+      r.rest.set("partition.line", {from_line + count_newlines(path_, cut, from), false});
+      r.rest.set("partition.line_anchor", {static_cast<std::int64_t>(anchor_), false});
+      return r;
+    } catch (...) {
+      settle(false);
+      throw;
+    }
+  }
+
+  void settle(bool committed) override {
+    {
+      std::lock_guard lock(mu_);
+      if (!old_end_) return;
+      if (!committed) end_ = *old_end_;
+      old_end_.reset();
+    }
+    settled_.notify_all();
+  }
+
+ private:
+  static constexpr std::uint64_t lease = std::uint64_t{1} << 20;
+  const std::string path_;
+  const std::uint64_t anchor_;
+  mutable std::mutex mu_;
+  std::condition_variable settled_;
+  std::uint64_t end_;
+  std::uint64_t limit_;                   // the reader reads lines that start before it
+  std::uint64_t at_;                      // where the reader asked last, and that line's number
+  std::int64_t at_line_ = 0;
+  std::optional<std::uint64_t> old_end_;  // while a split waits for settle()
+};
+
 csv_input::csv_input(std::string path_pattern, csv_options options, std::string name)
     : pattern_(std::move(path_pattern)), options_(std::move(options)), keys_(name) {
   const char d = options_.delimiter;
@@ -116,10 +202,12 @@ void csv_input::open(step_context& ctx) {
   line_base_.reset();
   std::optional<std::uint64_t> range_begin;
   std::optional<std::int64_t> range_line;  // the number of the range's first line, when the plan gives it
+  std::uint64_t anchor = 0;  // partition.line leaves out the lines before it
   if (options_.partition_range && ctx.parameters().contains("partition.begin")) {
     const auto& p = ctx.parameters();
     range_begin = static_cast<std::uint64_t>(p.get_int64("partition.begin"));
     if (p.contains("partition.line")) range_line = p.get_int64("partition.line");
+    if (p.contains("partition.line_anchor")) anchor = static_cast<std::uint64_t>(p.get_int64("partition.line_anchor"));
     range_end_ = static_cast<std::uint64_t>(p.get_int64("partition.end"));
   }
   open_at_saved_position(*lines_, path_, keys_, ctx.context(), [&] {
@@ -132,9 +220,24 @@ void csv_input::open(step_context& ctx) {
       // it counted when a number is first needed (line_base()): a partition without errors
       // never reads the part of the file before its range.
       lines_->seek(*range_begin, range_line.value_or(1));
-      if (!range_line) uncounted_ = *range_begin;
+      uncounted_ = range_line ? anchor : *range_begin;
     }
   });
+  limit_ = range_end_.value_or(std::numeric_limits<std::uint64_t>::max());
+  if (range_end_ && ctx.split_slot()) {
+    // A rebalanced partition: the range may be split while it is read.
+    split_ = std::make_shared<line_range_split>(path_, lines_->offset(), *range_end_, uncounted_);
+    slot_ = ctx.split_slot();
+    slot_->offer(split_.get());
+    limit_ = 0;
+  }
+}
+
+void csv_input::close() noexcept {
+  if (slot_) slot_->offer(nullptr);
+  slot_.reset();
+  split_.reset();
+  lines_->close();
 }
 
 void csv_input::update(execution_context& ctx) const {
@@ -151,7 +254,11 @@ const csv_record* csv_input::next() {
   record_.file_ = &path_;
   record_.columns_ = &columns_;
   record_.input_ = this;
-  if (range_end_ && lines_->offset() >= *range_end_) return nullptr;
+  if (lines_->offset() >= limit_) {
+    if (!split_) return nullptr;
+    limit_ = split_->limit(lines_->offset(), lines_->line());
+    if (lines_->offset() >= limit_) return nullptr;
+  }
   if (!parse_record()) return nullptr;
   if (options_.strict_field_count && record_.fields_.size() != columns_.size()) {
     throw parse_error(path_, record_.line(), "",

@@ -124,13 +124,17 @@ TEST_CASE("csv-to-jsonl eager merge - parts appended while later partitions run 
   job.set("output", {out, true});
   job.set("partitions", {std::int64_t{3}, true});
   // The partitions' parameters, as the partition step gives them.
+  // Their input ranges: partition i reads [100 i, 100 (i + 1)) of a 300-byte input.
   std::vector<job_parameters> params(3, job);
   for (std::int64_t i = 0; i < 3; ++i) {
     auto& p = params[static_cast<std::size_t>(i)];
     p.set("partition.index", {i, false});
     p.set("partition.count", {std::int64_t{3}, false});
     p.set("partition.suffix", {i == 0 ? std::string() : ".part" + std::to_string(i), false});
+    p.set("partition.begin", {100 * i, false});
+    p.set("partition.end", {100 * (i + 1), false});
   }
+
   auto append = [](const std::string& s, std::string& o) { o += s; };
   // Each partition's rows in chunks of one line.
   auto chunks_of = [](const std::string& text) {
@@ -161,18 +165,24 @@ TEST_CASE("csv-to-jsonl eager merge - parts appended while later partitions run 
     }
     p.writer.flush();  // the lot goes to the log
   };
+  const auto listener = examples::part_merge_listener();
+  // A partition completes: its reader ended at the end of its range, and the listener hears it.
+  auto complete = [&](std::size_t i) {
+    ps[i].ctx->context()["reader.offset"] = static_cast<std::int64_t>(100 * (i + 1));
+    REQUIRE_FALSE(listener.after_step(*ps[i].ctx, step_result{}).has_value());
+  };
   const auto a = chunks_of(rows[0]);
   const auto b = chunks_of(rows[1]);
   const auto c = chunks_of(rows[2]);
   write_commits(ps[1], b, 0, b.size());
   ps[1].writer.close();
+  complete(1);
   write_commits(ps[2], c, 0, 1000);
   // Lines written but not yet handed over: the eager merge must not copy them.
   ps[2].writer.write(chunk<std::string>(c.begin() + 1000, c.begin() + 1100));
   write_commits(ps[0], a, 0, a.size());
   ps[0].writer.close();
-  const auto listener = examples::part_merge_listener();
-  REQUIRE_FALSE(listener.after_step(*ps[0].ctx, step_result{}).has_value());
+  complete(0);
   CHECK(read_file(out + ".part0.size") == std::to_string(rows[0].size()));
 
   // Partition 0 done: the eager merge appends part 1 and what part 2 handed over.
@@ -185,6 +195,7 @@ TEST_CASE("csv-to-jsonl eager merge - parts appended while later partitions run 
   ps[2].writer.update(ps[2].ctx->context());
   write_commits(ps[2], c, 1100, c.size());
   ps[2].writer.close();
+  complete(2);
   REQUIRE(merge_to_end(job, execution));
   CHECK(read_file(out) == rows[0] + rows[1] + rows[2]);
   CHECK_FALSE(fs::exists(out + ".part1"));

@@ -17,11 +17,21 @@
 // partition starts, so a restart uses the same split even if the input changed; partitions
 // that COMPLETED are skipped (the start_step rules, with the worker step's
 // allow_start_if_complete and start_limit), the others resume from their last commit.
+//
+// Rebalancing (rebalance()): a static split ends when its slowest partition ends, and partitions
+// are rarely equal (denser rows, a slower core, a noisy neighbour). With rebalance(), a thread
+// that has no partition left to start takes the second half of what the running partition with
+// the most input left has not read yet, as a new partition appended to the plan (the dynamic
+// work rebalancing of Dataflow). The partition's reader must support it (splittable_input; the
+// flat_file_reader of a line range does). The new plan is committed before the shortened
+// partition may end, so a restart sees exactly the partitions that exist.
 
 #include <kiln/step.hpp>
 
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +47,72 @@ using partitioner = std::function<std::vector<partition_values>(const step_conte
 
 // The step execution name of partition `index` of step `step`: "load:partition0".
 std::string partition_step_name(const std::string& step, std::size_t index);
+
+// A running partition's reader that can give up the rest of its input (rebalancing). Called by
+// the partition manager from another thread than the reader's: implementations lock.
+class splittable_input {
+ public:
+  virtual ~splittable_input() = default;
+  // What is left to read, in the input's own unit (bytes for a line range).
+  [[nodiscard]] virtual std::uint64_t remaining() const = 0;
+  struct split_result {
+    partition_values kept;  // `own`, with the shortened range
+    partition_values rest;  // `own`, with the range given up
+  };
+  // Gives up about the second half of what is left when both halves hold at least `min_rest`;
+  // `own` are the partition's values. The reader then reads up to its new end, and waits there
+  // until settle(): settle(true) once the new plan is committed (it ends there), settle(false)
+  // when it is not (it gets its old end back).
+  virtual std::optional<split_result> split(const partition_values& own, std::uint64_t min_rest) = 0;
+  virtual void settle(bool committed) = 0;
+};
+
+// Where a partition's reader offers itself for splitting (step_context::split_slot): the reader
+// calls offer(this) when it opens and offer(nullptr) when it closes.
+class split_slot {
+ public:
+  void offer(splittable_input* input) {
+    std::lock_guard lock(mu_);
+    input_ = input;
+  }
+  // What the offered input has left; 0 when none is offered.
+  [[nodiscard]] std::uint64_t remaining() const {
+    std::lock_guard lock(mu_);
+    return input_ ? input_->remaining() : 0;
+  }
+  // Splits the offered input and calls commit(result): true settles the split, false (or an
+  // exception) withdraws it. The reader cannot close in between. False when nothing was split.
+  bool split(const partition_values& own, std::uint64_t min_rest,
+             const std::function<bool(const splittable_input::split_result&)>& commit) {
+    std::lock_guard lock(mu_);
+    if (!input_) return false;
+    auto r = input_->split(own, min_rest);
+    if (!r) return false;
+    bool committed = false;
+    try {
+      committed = commit(*r);
+    } catch (...) {
+      input_->settle(false);
+      throw;
+    }
+    input_->settle(committed);
+    return committed;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  splittable_input* input_ = nullptr;
+};
+
+// How a rebalancing partitioned step splits (partition_step::rebalance).
+struct rebalancing {
+  // A split leaves at least this much input (in the reader's unit: bytes for a line range) to
+  // each side; smaller rests are not split, as starting a partition costs about a millisecond.
+  std::uint64_t min_rest = std::uint64_t{1} << 20;
+  // Completes the values of a new partition (index `index`, made from the values of the one it
+  // was split from), e.g. with the name of its own output file. Optional.
+  std::function<void(partition_values& values, std::size_t index)> values;
+};
 
 class partition_step : public step_settings<partition_step> {
  public:
@@ -61,6 +137,16 @@ class partition_step : public step_settings<partition_step> {
     grid_size_ = std::move(fn);
     return *this;
   }
+  // Splits running partitions when threads run out of partitions to start (see above).
+  partition_step& rebalance(rebalancing r = {}) {
+    rebalance_ = std::move(r);
+    return *this;
+  }
+  partition_step& rebalance_from(std::function<bool(const job_parameters&)> on, rebalancing r = {}) {
+    rebalance_ = std::move(r);
+    rebalance_on_ = std::move(on);
+    return *this;
+  }
 
   [[nodiscard]] std::string kind() const override { return "partition"; }
   [[nodiscard]] std::unique_ptr<step_worker> make_worker(
@@ -72,6 +158,8 @@ class partition_step : public step_settings<partition_step> {
   std::function<std::int64_t(const job_parameters&)> grid_size_ = [](const job_parameters&) {
     return std::int64_t{2};
   };
+  std::optional<rebalancing> rebalance_;
+  std::function<bool(const job_parameters&)> rebalance_on_;
 };
 
 }  // namespace kiln

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,8 +31,13 @@ class stop_signal {
   const std::atomic<bool>* watched_ = nullptr;
 };
 
+class split_slot;  // partition.hpp
+
 class step_context {
  public:
+  // The execution context a step of the same job execution last committed, by step name.
+  using step_context_lookup = std::function<std::optional<execution_context>(const std::string& step)>;
+
   step_context(std::string job_name, std::string step_name, std::int64_t job_execution_id,
                std::int64_t step_execution_id, const job_parameters& params,
                execution_context context, stop_signal stop = {})
@@ -67,6 +73,21 @@ class step_context {
   void set_exit_status(exit_status s) { exit_status_ = std::move(s); }
   [[nodiscard]] const std::optional<exit_status>& custom_exit_status() const { return exit_status_; }
 
+  // The execution context that step `step` of this job execution last committed (its latest
+  // step execution in this job execution); nullopt when this job execution has not started it.
+  // A later step reads what an earlier one recorded, e.g. the plan of a partitioned step.
+  [[nodiscard]] std::optional<execution_context> step_context_of(const std::string& step) const {
+    return lookup_ ? lookup_(step) : std::nullopt;
+  }
+  void set_step_context_lookup(step_context_lookup lookup) { lookup_ = std::move(lookup); }
+  [[nodiscard]] const step_context_lookup& step_context_lookup_fn() const { return lookup_; }
+
+  // Set by a rebalancing partitioned step (partition_step::rebalance) on each partition's
+  // context: where the partition's reader offers to give up part of its input while it reads.
+  // Null otherwise.
+  [[nodiscard]] const std::shared_ptr<kiln::split_slot>& split_slot() const { return split_slot_; }
+  void set_split_slot(std::shared_ptr<kiln::split_slot> slot) { split_slot_ = std::move(slot); }
+
  private:
   std::string job_name_;
   std::string step_name_;
@@ -76,6 +97,8 @@ class step_context {
   execution_context context_;
   stop_signal stop_;
   std::optional<exit_status> exit_status_;
+  step_context_lookup lookup_;
+  std::shared_ptr<kiln::split_slot> split_slot_;
 };
 
 }  // namespace kiln

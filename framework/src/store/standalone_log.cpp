@@ -4,6 +4,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <pthread.h>
 #include <thread>
 #include <vector>
 
@@ -84,6 +85,7 @@ class standalone_log final : public command_log {
   // Applies each group (each command its own atomic batch, none synced) and writes its WAL
   // records out, then passes it to the sync thread. Nobody hears of a result before that sync.
   void apply_loop() {
+    ::pthread_setname_np(::pthread_self(), "kiln-apply");
     std::deque<pending> group;
     for (;;) {
       {
@@ -107,6 +109,7 @@ class standalone_log final : public command_log {
 
   // One fdatasync covers every group written out before it began.
   void sync_loop() {
+    ::pthread_setname_np(::pthread_self(), "kiln-sync");
     std::deque<pending> batch;
     for (;;) {
       {

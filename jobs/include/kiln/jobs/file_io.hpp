@@ -153,9 +153,15 @@ void open_at_saved_position(line_reader& lines, std::string path, const position
 // The fraction of `lines` consumed, or nullopt when it is not open.
 std::optional<double> fraction_done(const line_reader& lines);
 
-// The number of '\n' bytes in the first `end` bytes of the file at `path` (fewer if the file is
-// shorter): the number of lines before offset `end`. Throws io_error when it cannot be read.
-std::int64_t count_newlines(const std::string& path, std::uint64_t end);
+// The number of '\n' bytes in bytes [begin, end) of the file at `path` (fewer if the file is
+// shorter): with begin 0, the number of lines before offset `end`. Throws io_error when it cannot
+// be read.
+std::int64_t count_newlines(const std::string& path, std::uint64_t end, std::uint64_t begin = 0);
+
+// The first line start at or after `target` (> 0) in the open file `fd` (`path`, for errors) of
+// `size` bytes: the byte after the first '\n' at or after target - 1, found by reading forward
+// from there (one line, as a rule); `size` when there is none.
+std::uint64_t next_line_start(int fd, const std::string& path, std::uint64_t target, std::uint64_t size);
 
 // An output file that restarts exactly at its last commit. The context of a commit holds
 // "<name>.offset" (bytes in the file) and "<name>.written" (item lines written, not counting a

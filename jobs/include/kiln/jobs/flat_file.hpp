@@ -20,6 +20,7 @@
 #include <concepts>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -110,11 +111,16 @@ struct csv_options {
   // line(), parse errors) are those of the whole file: the lines before the range are counted
   // only when a line number is first needed. The saved "<name>.line" then counts from the range's
   // first line, unless the plan gives `partition.line` (the number of that line; plans stored
-  // before line_range_partitioner stopped counting lines have it).
+  // before line_range_partitioner stopped counting lines have it, and so do partitions split off
+  // by rebalancing, with `partition.line_anchor`: the offset whose preceding lines that number
+  // leaves out). In a rebalancing partitioned step (partition_step::rebalance) the reader can
+  // give up the second half of what it has left to a new partition.
   bool partition_range = false;
 };
 
 namespace detail {
+
+class line_range_split;
 
 // The non-template part of flat_file_reader: file, parser and restart state.
 class csv_input {
@@ -126,7 +132,7 @@ class csv_input {
   // bad record.
   const csv_record* next();
   void update(execution_context& ctx) const;
-  void close() noexcept { lines_->close(); }
+  void close() noexcept;
   [[nodiscard]] std::optional<double> fraction_done() const { return detail::fraction_done(*lines_); }
   // What to add to the reader's line numbers to get the file's: the lines before a partition's
   // range when they are numbered from the range, counted on the first call; else 0.
@@ -157,6 +163,11 @@ class csv_input {
   std::vector<span> spans_;
   std::string scratch_;
   std::optional<std::uint64_t> range_end_;  // partition_range: where this partition's records end
+  // Records that start before it are read without asking; at or after it, the range has ended
+  // unless split_ extends it (a line range that rebalancing may split).
+  std::uint64_t limit_ = 0;
+  std::shared_ptr<line_range_split> split_;
+  std::shared_ptr<split_slot> slot_;
   std::uint64_t uncounted_ = 0;  // lines are numbered from this byte offset, whose lines are not yet counted
   mutable std::optional<std::int64_t> line_base_;  // newlines in [0, uncounted_), once counted
 };

@@ -175,21 +175,25 @@ int main(int argc, char** argv) {
   generate(dir / "in.csv", rows, dir / "gen-data");
 
   auto csv = examples::csv_to_jsonl();
-  // [write_behind][partitions - 1]: wall times.
-  std::vector<double> p[2][2];
+  // [write_behind][variant]: wall times of partitions=1, partitions=2, partitions=2 rebalance=false.
+  std::vector<double> p[2][3];
   for (int r = 0; r < runs; ++r) {
     for (int behind : {0, 1}) {
       if (behind && no_write_behind) continue;
-      for (int parts : {1, 2}) {
+      for (int variant : {0, 1, 2}) {
+        const int parts = variant == 0 ? 1 : 2;
+        const bool rebalance = variant != 2;
         const auto out = dir / fmt::format("out{}.jsonl", parts);
         const double s = timed_run(csv,
                                    {"input=" + (dir / "in.csv").string(), "output=" + out.string(),
                                     "skip_limit=1000000", fmt::format("partitions={}", parts),
+                                    fmt::format("rebalance={}", rebalance ? "true" : "false"),
                                     fmt::format("write_behind={}", behind ? "true" : "false")},
                                    dir / "data", {dir / "out1.jsonl", dir / "out2.jsonl"});
-        p[behind][parts - 1].push_back(s);
-        std::printf("csv-to-jsonl %lld rows, write_behind=%s, partitions=%d: %.2f s wall, %.2f s CPU; steps (ms):%s\n",
-                    static_cast<long long>(rows), behind ? "true" : "false", parts, s, last_cpu, last_steps.c_str());
+        p[behind][variant].push_back(s);
+        std::printf("csv-to-jsonl %lld rows, write_behind=%s, partitions=%d%s: %.2f s wall, %.2f s CPU; steps (ms):%s\n",
+                    static_cast<long long>(rows), behind ? "true" : "false", parts,
+                    variant == 2 ? " rebalance=false" : "", s, last_cpu, last_steps.c_str());
       }
     }
   }
@@ -206,9 +210,11 @@ int main(int argc, char** argv) {
   }
   for (int behind : {0, 1}) {
     if (p[behind][0].empty()) continue;
-    std::printf("median csv-to-jsonl write_behind=%s: partitions=1 %.2f s, partitions=2 %.2f s, speed-up %.2fx\n",
-                behind ? "true" : "false", median(p[behind][0]), median(p[behind][1]),
-                median(p[behind][0]) / median(p[behind][1]));
+    const double one = median(p[behind][0]);
+    std::printf("median csv-to-jsonl write_behind=%s: partitions=1 %.2f s, partitions=2 %.2f s, speed-up %.2fx; "
+                "rebalance=false %.2f s, speed-up %.2fx\n",
+                behind ? "true" : "false", one, median(p[behind][1]), one / median(p[behind][1]), median(p[behind][2]),
+                one / median(p[behind][2]));
   }
   std::printf("median cpu-heavy: threads=1 %.2f s, threads=2 %.2f s, speed-up %.2fx\n", median(t1),
               median(t2), median(t1) / median(t2));

@@ -56,29 +56,37 @@ expected<void> step_committer::commit(const step_counts& counts, const execution
   const auto now = std::chrono::steady_clock::now();
   const bool fast = now - last_commit_ < hold_time_;
   last_commit_ = now;
-  if (held_.empty()) held_since_ = now;
-  held_.emplace_back(commit_chunk_cmd{step_execution_id_, counts, context, now_ms()});
-  if (fast && held_.size() < hold_max_ && now - held_since_ < hold_age_) return {};
+  if (held_count_ == 0) held_since_ = now;
+  held_ = commit_chunk_cmd{step_execution_id_, counts, context, now_ms()};
+  ++held_count_;
+  if (fast && held_count_ < hold_max_ && now - held_since_ < hold_age_) return {};
   return hand_over();
 }
 
 expected<void> step_committer::hand_over() {
-  if (held_.empty()) return {};
-  if (auto r = settle(max_in_flight_ - std::min(max_in_flight_, held_.size())); !r) {
-    held_.clear();
+  if (!held_) return {};
+  auto drop = [this] {
+    held_.reset();
+    held_count_ = 0;
+  };
+  if (auto r = settle(max_in_flight_ - 1); !r) {
+    drop();
     return r;
   }
   if (flush_) {
     try {
       flush_();
     } catch (...) {
-      held_.clear();
+      drop();
       throw;
     }
   }
-  const auto& last = std::get<commit_chunk_cmd>(held_.back());
-  last_handed_ = handed_commit{last.counts, last.context};
-  for (auto& f : log_.propose_all_async(std::exchange(held_, {}))) in_flight_.push_back(std::move(f));
+  last_handed_ = handed_commit{held_->counts, held_->context};
+  // The lot's last commit carries the counts and the context of every commit before it (both are
+  // cumulative), so it alone goes to the log: one command to apply, and later to replicate,
+  // instead of one per chunk.
+  in_flight_.push_back(log_.propose_async(std::move(*held_)));
+  drop();
   return {};
 }
 

@@ -143,7 +143,9 @@ TEST_CASE("a checkpoint goes to the log only after the writer and the skip log f
   CHECK(r.status == batch_status::completed);
   auto st = f.store->step_executions(r.execution_id).at(0);
   CHECK(st.counts.commit == 98);  // 973 good items in chunks of 10
-  CHECK(f.checked == 98);
+  // One durable commit per lot of commits handed over (the lot's last stands for all of it).
+  CHECK(f.checked >= 1);
+  CHECK(f.checked == f.out->flushes);
   CHECK(f.violations == std::vector<std::string>{});
   CHECK(f.out->items == good_items(*f.src));
   // Flushed once per lot of commits handed over together: never more often than per commit.

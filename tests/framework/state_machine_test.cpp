@@ -261,7 +261,7 @@ class counting_log final : public command_log {
   std::unique_ptr<command_log> log_;
 };
 
-TEST_CASE("step committer: fast commits reach the log together, slow ones at once, all of them in order",
+TEST_CASE("step committer: fast commits are folded into one per lot, slow ones proposed at once",
           "[framework][state]") {
   temp_dir dir;
   auto s = open_store(dir);
@@ -276,12 +276,12 @@ TEST_CASE("step committer: fast commits reach the log together, slow ones at onc
   };
   step_committer committer(log, st->step_execution_id, 64, 16, std::chrono::milliseconds(50), std::chrono::seconds(60));
 
-  SECTION("fast: at most 16 at once, the rest when drained") {
+  SECTION("fast: at most 16 in a lot, the rest when drained") {
     for (int i = 1; i <= 40; ++i) REQUIRE(committer.commit(counts(i), {{"pos", i}}));
-    CHECK(log.proposed == 33);  // the first (nothing came just before it), then two lots of 16; 7 held
+    CHECK(log.proposed == 3);  // the first (nothing came just before it), then two lots of 16; 7 held
     CHECK(log.calls == 3);
     REQUIRE(committer.drain());
-    CHECK(log.proposed == 40);
+    CHECK(log.proposed == 4);
     CHECK(log.calls == 4);
     CHECK(s->step_executions(1)[0].counts.commit == 40);
     CHECK(s->step_context(st->step_execution_id).at("pos").as_int64() == 40);
@@ -306,7 +306,8 @@ TEST_CASE("step committer: fast commits reach the log together, slow ones at onc
     CHECK(log.proposed > 1);
     CHECK(log.proposed < 6);
     REQUIRE(aging.drain());
-    CHECK(log.proposed == 6);
+    CHECK(log.proposed < 6);
+    CHECK(s->step_executions(1)[0].counts.commit == 6);
     CHECK(s->step_context(st->step_execution_id).at("pos").as_int64() == 6);
   }
   SECTION("hand_over proposes what is held without waiting") {

@@ -28,20 +28,20 @@ namespace kiln {
 enum class step_outcome { continuing, completed, failed, stopped };
 
 // Pipelines the commits of one step execution: at most `max_in_flight` proposals outstanding.
-// Commits that follow each other within `hold_time` are handed to the log together, up to
-// `hold_max` at once and none held longer than `hold_age`: one wake-up of the log's threads and
-// one fsync for the lot, where each would otherwise cost its own (on a virtual machine a wake-up
-// of another CPU is dear). A commit is held only while commits come that fast, so a checkpoint is
+// Commits that follow each other within `hold_time` are held and folded, up to `hold_max` and
+// none held longer than `hold_age`: the lot's last commit carries the counts and context of all
+// of them, so it alone goes to the log -- one command to apply and one fsync for the lot, where
+// each would otherwise cost its own (on a virtual machine a wake-up of another CPU is dear). A commit is held only while commits come that fast, so a checkpoint is
 // proposed at the latest when the next chunk commits; a restart after a crash may redo the held
 // chunks, exactly as it redoes chunks whose commits were proposed but not yet durable.
 class step_committer {
  public:
   step_committer(command_log& log, std::int64_t step_execution_id, std::size_t max_in_flight = 128,
                  std::size_t hold_max = 64, std::chrono::microseconds hold_time = std::chrono::milliseconds(2),
-                 std::chrono::microseconds hold_age = std::chrono::milliseconds(10));
+                 std::chrono::microseconds hold_age = std::chrono::milliseconds(25));
   // Proposes a commit (or holds it, see above); fails if an earlier commit failed.
   expected<void> commit(const step_counts& counts, const execution_context& context);
-  // Proposes the commits held back, without waiting.
+  // Proposes the commit held back (standing for all held), without waiting.
   expected<void> hand_over();
   // Proposes what is held and waits for every outstanding commit.
   expected<void> drain();
@@ -67,7 +67,8 @@ class step_committer {
   std::size_t hold_max_;
   std::chrono::steady_clock::duration hold_time_;
   std::chrono::steady_clock::duration hold_age_;
-  std::vector<command> held_;
+  std::optional<commit_chunk_cmd> held_;  // the last commit held back
+  std::size_t held_count_ = 0;            // commits it stands for
   std::chrono::steady_clock::time_point last_commit_{};
   std::chrono::steady_clock::time_point held_since_{};  // when the oldest held commit was made
   std::deque<std::future<expected<apply_result>>> in_flight_;

@@ -465,11 +465,15 @@ partitioner with_output_suffix(partitioner split) {
   };
 }
 
+// [docs:rebalancing]
+// A split of a running partition leaves at least 1 MiB of input to each side; the new
+// partition writes its own part file, OUTPUT.part<i>.
 rebalancing part_rebalancing() {
   return rebalancing{.min_rest = std::uint64_t{1} << 20, .values = [](partition_values& values, std::size_t index) {
                        values.set("partition.suffix", {part_suffix(index), false});
                      }};
 }
+// [docs:rebalancing]
 
 double partition0_weight(std::size_t index, std::size_t count) {
   if (index != 0) return 1.0;

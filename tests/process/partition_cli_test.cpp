@@ -153,6 +153,69 @@ TEST_CASE("csv-to-jsonl partitions=2 - SIGTERM stops every partition (exit 3) - 
   CHECK(read_file(dir / "out.jsonl") == expected);
 }
 
+namespace {
+
+// in.csv whose first half (in bytes) holds many short rows and whose second half few long ones:
+// partition 1 of partitions=2 ends long before partition 0, whose rest rebalancing then splits.
+// Returns what a plain run converts it to.
+std::string lopsided_reference(const temp_dir& dir) {
+  {
+    std::ofstream out(dir / "in.csv");
+    out << "id,name,amount\n";
+    for (int i = 0; i < 2'000'000; ++i) out << i << ",a," << i % 97 << "\n";
+    const std::string long_name(1000, 'n');
+    for (int i = 0; i < 30'000; ++i) out << 2'000'000 + i << "," << long_name << "," << (i % 500 == 7 ? "x" : "1") << "\n";
+  }
+  REQUIRE(run_kiln(dir, convert("ref.jsonl", {"--data-dir", "ref"})).exit_code == 0);
+  return read_file(dir / "ref.jsonl");
+}
+
+}  // namespace
+
+TEST_CASE("csv-to-jsonl partitions=2 rebalance - the early partition takes over the other's rest - byte-identical",
+          "[process][partition][rebalance]") {
+  temp_dir dir;
+  const auto expected = lopsided_reference(dir);
+
+  auto run = run_kiln(dir, convert("out.jsonl", {"partitions=2"}));
+  INFO(run.out << run.err);
+  REQUIRE(run.exit_code == 0);
+  CHECK(read_file(dir / "out.jsonl") == expected);
+  CHECK_THAT(run.err + run.out, Catch::Contains("convert-partitioned:partition2 takes over part of the input of "
+                                                "convert-partitioned:partition0"));
+  CHECK_FALSE(fs::exists(dir / "out.jsonl.part2"));  // the merge removed every part
+  auto show = run_kiln(dir, {"show", "1"});
+  CHECK_THAT(show.out, Catch::Contains("convert-partitioned:partition2"));
+
+  // rebalance=false keeps the plan of partitions=2.
+  auto fixed = run_kiln(dir, convert("fixed.jsonl", {"partitions=2", "rebalance=false"}));
+  REQUIRE(fixed.exit_code == 0);
+  CHECK(read_file(dir / "fixed.jsonl") == expected);
+  CHECK_THAT(fixed.err + fixed.out, !Catch::Contains("takes over"));
+}
+
+TEST_CASE("csv-to-jsonl partitions=2 rebalance - kill -9 after a split - rerun - byte-identical",
+          "[process][partition][rebalance][restart]") {
+  temp_dir dir;
+  const auto expected = lopsided_reference(dir);
+  const auto args = convert("out.jsonl", {"partitions=2"});
+  {
+    child_process p(kiln_bin, args, dir.path());
+    // Partition 2 exists once a split was committed; its first lines, once it has run a while.
+    REQUIRE(wait_until([&] { return size_of(dir / "out.jsonl.part2") > 100'000 || !p.running(); }, 120));
+    p.kill(SIGKILL);
+    REQUIRE(p.wait().signal == SIGKILL);  // killed mid-way, not finished
+  }
+  CHECK(size_of(dir / "out.jsonl") < static_cast<std::int64_t>(expected.size()));
+  auto again = run_kiln(dir, args);
+  INFO(again.out << again.err);
+  REQUIRE(again.exit_code == 0);
+  CHECK(read_file(dir / "out.jsonl") == expected);
+  // The restart used the plan as the split left it: three partitions at least.
+  CHECK_THAT(again.err + again.out, Catch::Contains("resumes its plan of"));
+  CHECK_THAT(again.err + again.out, !Catch::Contains("resumes its plan of 2 partitions"));
+}
+
 TEST_CASE("csv-dir - one partition per file - same output as csv-to-jsonl per file", "[process][partition]") {
   temp_dir dir;
   fs::create_directories(dir / "in");

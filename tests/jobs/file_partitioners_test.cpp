@@ -268,3 +268,97 @@ TEST_CASE("file_partitioner: one partition per matching file, in name order", "[
   CHECK_THROWS_WITH(file_partitioner("{dir}", "*.tsv")(ctx, 2), Catch::Contains("matches '*.tsv'"));
   CHECK_THROWS_WITH(file_partitioner("{dir}/nope", "*")(ctx, 2), Catch::Contains("cannot list directory"));
 }
+
+TEST_CASE("flat_file_reader line range split: the rest goes to a new range with the right line numbers; "
+          "a withdrawn split gives the old end back",
+          "[jobs][partition][rebalance]") {
+  temp_dir dir;
+  std::string text = "id,amount\n";
+  for (int i = 1; i <= 600'000; ++i) {
+    text += std::to_string(i) + "," + std::to_string(i % 13) + "\n";
+    if (i % 7000 == 0) text += "\n";  // empty lines count
+  }
+  const auto path = (dir / "in.csv").string();
+  write_file(path, text);
+  // The whole file, each record with its line.
+  const auto all = read_partitions(path, 1);
+  REQUIRE(all.size() == 600'000);  // partitions of about 3 MB: more than the reader's 1 MiB lease
+
+  job_parameters base;
+  step_context plan_ctx("job", "step", 1, 1, base, {});
+  const auto plan = line_range_partitioner(path)(plan_ctx, 2);
+  csv_options options;
+  options.partition_range = true;
+  auto make_reader = [&] {
+    return flat_file_reader<numbered>(
+        path, [](const csv_record& r) { return numbered{std::string(r.get("id")), r.line()}; }, options);
+  };
+  // Reads `values`' range, offering it for splitting; `split_after` records in, asks the slot to
+  // split with `commit` deciding. Returns the records read and the split's values.
+  auto read_with_split = [&](const partition_values& values, std::size_t split_after, bool commit,
+                             std::optional<splittable_input::split_result>& split) {
+    auto slot = std::make_shared<split_slot>();
+    step_context ctx("job", "step", 1, 1, values, {});
+    ctx.set_split_slot(slot);
+    auto reader = make_reader();
+    reader.open(ctx);
+    std::vector<numbered> got;
+    while (auto item = reader.read()) {
+      got.push_back(*item);
+      // A range within the reader's lease (1 MiB) has nothing left to give.
+      if (got.size() == split_after && slot->remaining() > 0) {
+        const bool done = slot->split(values, 1000, [&](const splittable_input::split_result& r) {
+          split = r;
+          return commit;
+        });
+        CHECK(done == commit);
+      }
+    }
+    reader.close();
+    CHECK(slot->remaining() == 0);  // closed: nothing offered any more
+    return got;
+  };
+
+  for (std::size_t p = 0; p < 2; ++p) {
+    INFO("partition " << p);
+    // The records of partition p, as an unsplit read gives them.
+    std::vector<numbered> whole;
+    {
+      step_context ctx("job", "step", 1, 1, plan[p], {});
+      auto reader = make_reader();
+      reader.open(ctx);
+      while (auto item = reader.read()) whole.push_back(*item);
+      reader.close();
+    }
+    REQUIRE(whole.size() > 50'000);
+
+    std::optional<splittable_input::split_result> withdrawn;
+    CHECK(read_with_split(plan[p], 10, false, withdrawn) == whole);
+    REQUIRE(withdrawn);  // the split was made, then withdrawn: the reader read to its old end
+
+    std::optional<splittable_input::split_result> split;
+    const auto kept = read_with_split(plan[p], 10, true, split);
+    REQUIRE(split);
+    const auto cut = split->kept.get_int64("partition.end");
+    CHECK(split->rest.get_int64("partition.begin") == cut);
+    CHECK(split->rest.get_int64("partition.end") == plan[p].get_int64("partition.end"));
+    CHECK(cut > plan[p].get_int64("partition.begin"));
+    // About half of what was left after the first lease (1 MiB) goes to the rest.
+    CHECK(kept.size() > 10);
+    CHECK(kept.size() < whole.size());
+    // The rest, read as its own partition (split again, as rebalancing may), numbers its lines as
+    // the whole file does.
+    std::optional<splittable_input::split_result> again;
+    auto rest = read_with_split(split->rest, 5, true, again);
+    std::vector<numbered> joined = kept;
+    joined.insert(joined.end(), rest.begin(), rest.end());
+    if (again) {
+      step_context ctx("job", "step", 1, 1, again->rest, {});
+      auto reader = make_reader();
+      reader.open(ctx);
+      while (auto item = reader.read()) joined.push_back(*item);
+      reader.close();
+    }
+    CHECK(joined == whole);
+  }
+}

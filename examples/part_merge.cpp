@@ -6,7 +6,6 @@
 #include <kiln/jobs/file_io.hpp>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cerrno>
 #include <charconv>
 #include <condition_variable>
@@ -477,7 +476,6 @@ rebalancing part_rebalancing() {
 
 double partition0_weight(std::size_t index, std::size_t count) {
   if (index != 0) return 1.0;
-  if (const char* w = std::getenv("KILN_P0W")) return std::atof(w);
   return std::max(0.5, 1.0 - 0.03 * static_cast<double>(count - 1));
 }
 

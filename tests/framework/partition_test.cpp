@@ -14,7 +14,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
+#include <condition_variable>
+#include <map>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -391,4 +394,165 @@ TEST_CASE("partitioned step: the worker's start_limit applies to each partition"
   CHECK(second.status == batch_status::failed);
   CHECK(second.exit.description.find("start limit is 1") != std::string::npos);
   CHECK(f.started_steps(second.execution_id) == std::set<std::string>{"load"});
+}
+
+namespace {
+
+// Reads the numbers [partition.lo, partition.hi) like range_reader, and gives up the second half
+// of what it has left when the partition manager asks (rebalancing).
+class splittable_range_reader final : public item_reader<int> {
+ public:
+  void open(step_context& ctx) override {
+    s_ = std::make_shared<state>();
+    s_->next = static_cast<int>(ctx.parameters().get_int64("partition.lo"));
+    s_->hi = static_cast<int>(ctx.parameters().get_int64("partition.hi"));
+    if (const auto* p = ctx.context().if_contains("range.next")) s_->next = static_cast<int>(p->as_int64());
+    slot_ = ctx.split_slot();
+    if (slot_) slot_->offer(s_.get());
+  }
+  std::optional<int> read() override {
+    std::unique_lock lock(s_->mu);
+    s_->settled.wait(lock, [&] { return s_->next < s_->hi || !s_->old_hi; });
+    if (s_->next >= s_->hi) return std::nullopt;
+    return s_->next++;
+  }
+  void update(execution_context& ctx) override {
+    std::lock_guard lock(s_->mu);
+    ctx["range.next"] = s_->next;
+  }
+  void close() override {
+    if (slot_) slot_->offer(nullptr);
+  }
+
+ private:
+  struct state final : splittable_input {
+    std::mutex mu;
+    std::condition_variable settled;
+    int next = 0;
+    int hi = 0;
+    std::optional<int> old_hi;
+    std::uint64_t remaining() const override {
+      std::lock_guard lock(const_cast<std::mutex&>(mu));
+      return old_hi || next >= hi ? 0 : static_cast<std::uint64_t>(hi - next);
+    }
+    std::optional<split_result> split(const partition_values& own, std::uint64_t min_rest) override {
+      std::lock_guard lock(mu);
+      if (old_hi || next >= hi || static_cast<std::uint64_t>(hi - next) < 2 * min_rest) return std::nullopt;
+      const int cut = next + (hi - next) / 2;
+      split_result r{own, own};
+      r.kept.set("partition.hi", {std::int64_t{cut}, false});
+      r.rest.set("partition.lo", {std::int64_t{cut}, false});
+      old_hi = hi;
+      hi = cut;
+      return r;
+    }
+    void settle(bool committed) override {
+      {
+        std::lock_guard lock(mu);
+        if (!committed) hi = *old_hi;
+        old_hi.reset();
+      }
+      settled.notify_all();
+    }
+  };
+  std::shared_ptr<state> s_;
+  std::shared_ptr<split_slot> slot_;
+};
+
+// The output of each partition by index, truncated to its checkpoint on open.
+struct indexed_outputs {
+  std::mutex mu;
+  std::map<std::int64_t, std::vector<int>> out;
+};
+
+class indexed_writer final : public item_writer<int> {
+ public:
+  explicit indexed_writer(std::shared_ptr<indexed_outputs> o) : o_(std::move(o)) {}
+  void open(step_context& ctx) override {
+    index_ = ctx.parameters().get_int64("partition.index");
+    std::size_t keep = 0;
+    if (const auto* p = ctx.context().if_contains("out.size")) keep = static_cast<std::size_t>(p->as_int64());
+    std::lock_guard lock(o_->mu);
+    o_->out[index_].resize(keep);
+  }
+  void write(const chunk<int>& items) override {
+    std::lock_guard lock(o_->mu);
+    auto& v = o_->out[index_];
+    v.insert(v.end(), items.begin(), items.end());
+  }
+  void update(execution_context& ctx) override {
+    std::lock_guard lock(o_->mu);
+    ctx["out.size"] = static_cast<std::int64_t>(o_->out[index_].size());
+  }
+
+ private:
+  std::shared_ptr<indexed_outputs> o_;
+  std::int64_t index_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("partitioned step: rebalance splits the slow partition's rest; a restart after a failure in a split-off "
+          "partition reruns only what did not complete",
+          "[framework][partition][rebalance][restart]") {
+  fixture f;
+  auto outs = std::make_shared<indexed_outputs>();
+  auto plans = std::make_shared<std::atomic<int>>(0);
+  std::atomic<bool> fail{true};
+  auto worker = chunk_step<int>("numbers")
+                    .reader(splittable_range_reader())
+                    .processor([&](int i) -> std::optional<int> {
+                      // Partition 1's numbers are slow: partition 0's thread ends first and takes over.
+                      if (i >= 200) std::this_thread::sleep_for(std::chrono::microseconds(500));
+                      if (i == 390 && fail) throw std::runtime_error("item 390 is broken");
+                      return i;
+                    })
+                    .writer(indexed_writer(outs))
+                    .commit_interval(5);
+  auto j = job_builder("rebalanced")
+               .step(partition_step("load")
+                         .partitioner(ranges(400, plans))
+                         .worker(worker)
+                         .grid_size(2)
+                         .rebalance({.min_rest = 10}))
+               .build();
+  auto plan_of = [&](std::int64_t execution) {
+    std::vector<std::pair<std::int64_t, std::int64_t>> ranges;  // (lo, index)
+    const auto ctx = f.store->step_context(f.step(execution, "load").id);
+    const auto& stored = ctx.at("partitions").as_array();
+    for (std::size_t i = 0; i < stored.size(); ++i) {
+      auto p = job_parameters::from_json(stored[i]).value();
+      ranges.emplace_back(p.get_int64("partition.lo"), static_cast<std::int64_t>(i));
+    }
+    std::sort(ranges.begin(), ranges.end());
+    return ranges;
+  };
+
+  auto first = f.run(j);
+  CHECK(first.status == batch_status::failed);
+  CHECK(first.exit.description.find("item 390 is broken") != std::string::npos);
+  const auto plan = plan_of(first.execution_id);
+  REQUIRE(plan.size() >= 3);  // at least one split
+  CHECK(f.started_steps(first.execution_id).contains("load:partition2"));
+
+  fail = false;
+  auto second = f.run(j);
+  CHECK(second.status == batch_status::completed);
+  CHECK(plans->load() == 1);  // the stored plan, not a new one
+  // Only partitions that had not completed ran again (or were split off during the restart).
+  const auto final_plan = plan_of(second.execution_id);
+  for (const auto& name : f.started_steps(second.execution_id)) {
+    if (name == "load") continue;
+    const auto index = std::stoll(name.substr(name.find(":partition") + 10));
+    if (index < static_cast<std::int64_t>(plan.size())) {
+      CHECK(f.step(first.execution_id, name).status != batch_status::completed);
+    }
+  }
+  // In the order of their ranges, the partitions wrote every number once.
+  std::vector<int> all;
+  for (const auto& [lo, index] : final_plan) {
+    const auto& v = outs->out[index];
+    all.insert(all.end(), v.begin(), v.end());
+  }
+  CHECK(all == iota(0, 400));
 }

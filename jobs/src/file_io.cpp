@@ -6,7 +6,10 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <stdexcept>
+#include <tuple>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -244,6 +247,25 @@ std::int64_t count_newlines(const std::string& path, std::uint64_t end, std::uin
     at += static_cast<std::uint64_t>(n);
   }
   return count;
+}
+
+std::int64_t lines_before(const std::string& path, std::uint64_t end) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw_io("cannot inspect", path, errno);
+  // The file as it is now: a changed file is another key.
+  using key = std::tuple<dev_t, ino_t, off_t, std::int64_t, std::int64_t, std::uint64_t>;
+  const key k{st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec, end};
+  static std::mutex mu;
+  static std::map<key, std::int64_t> counted;
+  {
+    std::lock_guard lock(mu);
+    if (auto it = counted.find(k); it != counted.end()) return it->second;
+  }
+  const auto n = count_newlines(path, end);
+  std::lock_guard lock(mu);
+  if (counted.size() >= 64) counted.erase(counted.begin());
+  counted.emplace(k, n);
+  return n;
 }
 
 std::uint64_t next_line_start(int fd, const std::string& path, std::uint64_t target, std::uint64_t size) {

@@ -246,7 +246,7 @@ void csv_input::update(execution_context& ctx) const {
 
 std::int64_t csv_input::line_base() const {
   if (uncounted_ == 0) return 0;
-  if (!line_base_) line_base_ = count_newlines(path_, uncounted_);
+  if (!line_base_) line_base_ = lines_before(path_, uncounted_);
   return *line_base_;
 }
 

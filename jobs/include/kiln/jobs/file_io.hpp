@@ -158,6 +158,11 @@ std::optional<double> fraction_done(const line_reader& lines);
 // be read.
 std::int64_t count_newlines(const std::string& path, std::uint64_t end, std::uint64_t begin = 0);
 
+// count_newlines(path, end), remembered for the file as it is (device, inode, size, modification
+// time): the partitions that rebalancing splits off one range count from the same offset, and
+// would otherwise each read the file up to it. Keeps at most 64 counts per process.
+std::int64_t lines_before(const std::string& path, std::uint64_t end);
+
 // The first line start at or after `target` (> 0) in the open file `fd` (`path`, for errors) of
 // `size` bytes: the byte after the first '\n' at or after target - 1, found by reading forward
 // from there (one line, as a rule); `size` when there is none.

@@ -11,7 +11,8 @@
 // A partition is described by parameters that are added to the job parameters of its step
 // execution (and override them), so a worker step finds its slice through the usual `{name}`
 // placeholders: a reader of "{partition.file}", a writer of "{output}.part{partition.index}".
-// Every partition gets `partition.index` (0-based) and `partition.count`.
+// Every partition gets `partition.index` (0-based) and `partition.count` (the plan's size when
+// the partition was added to it: rebalancing appends partitions).
 //
 // Restart: the partition plan is stored in the manager step's execution context before any
 // partition starts, so a restart uses the same split even if the input changed; partitions

@@ -107,11 +107,12 @@ class split_slot {
 
 // How a rebalancing partitioned step splits (partition_step::rebalance).
 struct rebalancing {
-  // A split leaves at least this much input (in the reader's unit: bytes for a line range) to
-  // each side; smaller rests are not split, as starting a partition costs about a millisecond.
+  // Default: 1 MiB. A split leaves at least this much input (in the reader's unit: bytes for a
+  // line range) to each side; smaller rests are not split, as starting a partition costs about a
+  // millisecond.
   std::uint64_t min_rest = std::uint64_t{1} << 20;
-  // Completes the values of a new partition (index `index`, made from the values of the one it
-  // was split from), e.g. with the name of its own output file. Optional.
+  // Default: none. Completes the values of a new partition (index `index`, made from the values
+  // of the one it was split from), e.g. with the name of its own output file.
   std::function<void(partition_values& values, std::size_t index)> values;
 };
 

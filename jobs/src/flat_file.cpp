@@ -102,9 +102,10 @@ namespace detail {
 // reader's hot path reads no shared state.
 class line_range_split final : public splittable_input {
  public:
-  // Reading resumes at `offset`; lines before `anchor` are not counted in the reader's numbers.
-  line_range_split(std::string path, std::uint64_t offset, std::uint64_t end, std::uint64_t anchor)
-      : path_(std::move(path)), anchor_(anchor), end_(end), limit_(offset), at_(offset) {}
+  // Reading resumes at `offset`, the start of the line numbered `line`; lines before `anchor` are
+  // not counted in the reader's numbers.
+  line_range_split(std::string path, std::uint64_t offset, std::int64_t line, std::uint64_t end, std::uint64_t anchor)
+      : path_(std::move(path)), anchor_(anchor), end_(end), limit_(offset), at_(offset), at_line_(line) {}
 
   // The reader's next line starts at `offset` and is numbered `line`: returns where the reader
   // may read up to (exclusive) before it asks again; offset >= the result: the range has ended.
@@ -174,7 +175,7 @@ class line_range_split final : public splittable_input {
   std::uint64_t end_;
   std::uint64_t limit_;                   // the reader reads lines that start before it
   std::uint64_t at_;                      // where the reader asked last, and that line's number
-  std::int64_t at_line_ = 0;
+  std::int64_t at_line_;
   std::optional<std::uint64_t> old_end_;  // while a split waits for settle()
 };
 
@@ -226,7 +227,7 @@ void csv_input::open(step_context& ctx) {
   limit_ = range_end_.value_or(std::numeric_limits<std::uint64_t>::max());
   if (range_end_ && ctx.split_slot()) {
     // A rebalanced partition: the range may be split while it is read.
-    split_ = std::make_shared<line_range_split>(path_, lines_->offset(), *range_end_, uncounted_);
+    split_ = std::make_shared<line_range_split>(path_, lines_->offset(), lines_->line(), *range_end_, uncounted_);
     slot_ = ctx.split_slot();
     slot_->offer(split_.get());
     limit_ = 0;

@@ -303,8 +303,7 @@ TEST_CASE("flat_file_reader line range split: the rest goes to a new range with 
     auto reader = make_reader();
     reader.open(ctx);
     std::vector<numbered> got;
-    while (auto item = reader.read()) {
-      got.push_back(*item);
+    for (;;) {
       // A range within the reader's lease (1 MiB) has nothing left to give.
       if (got.size() == split_after && slot->remaining() > 0) {
         const bool done = slot->split(values, 1000, [&](const splittable_input::split_result& r) {
@@ -313,6 +312,9 @@ TEST_CASE("flat_file_reader line range split: the rest goes to a new range with 
         });
         CHECK(done == commit);
       }
+      auto item = reader.read();
+      if (!item) break;
+      got.push_back(*item);
     }
     reader.close();
     CHECK(slot->remaining() == 0);  // closed: nothing offered any more
@@ -335,6 +337,19 @@ TEST_CASE("flat_file_reader line range split: the rest goes to a new range with 
     std::optional<splittable_input::split_result> withdrawn;
     CHECK(read_with_split(plan[p], 10, false, withdrawn) == whole);
     REQUIRE(withdrawn);  // the split was made, then withdrawn: the reader read to its old end
+
+    // Split as soon as the reader opened, before it asked for its first lease.
+    {
+      std::optional<splittable_input::split_result> early;
+      auto kept = read_with_split(plan[p], 0, true, early);
+      REQUIRE(early);
+      step_context ctx("job", "step", 1, 1, early->rest, {});
+      auto reader = make_reader();
+      reader.open(ctx);
+      while (auto item = reader.read()) kept.push_back(*item);
+      reader.close();
+      CHECK(kept == whole);
+    }
 
     std::optional<splittable_input::split_result> split;
     const auto kept = read_with_split(plan[p], 10, true, split);

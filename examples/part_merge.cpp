@@ -348,14 +348,18 @@ namespace {
 
 // The partitions after partition 0, in the order of their input ranges: from the plan of the
 // partitioned step (rebalancing appends partitions that take over the end of another's range);
-// without one (the merge called on its own, as its tests do), 1 .. partitions-1.
+// called outside a job (as its tests do), 1 .. partitions-1.
 std::vector<std::size_t> parts_in_order(const step_context& ctx) {
   std::vector<std::size_t> order;
+  if (!ctx.step_context_lookup_fn()) {
+    for (std::int64_t i = 1; i < ctx.parameters().get_int64("partitions"); ++i) order.push_back(static_cast<std::size_t>(i));
+    return order;
+  }
   const auto plan_context = ctx.step_context_of(partitioned_step);
   const auto* plan = plan_context ? plan_context->if_contains("partitions") : nullptr;
   if (!plan || !plan->is_array()) {
-    for (std::int64_t i = 1; i < ctx.parameters().get_int64("partitions"); ++i) order.push_back(static_cast<std::size_t>(i));
-    return order;
+    throw io_error("no partition plan of step '" + std::string(partitioned_step) +
+                   "' in this job instance; the parts cannot be put in order");
   }
   std::vector<std::pair<std::int64_t, std::size_t>> by_begin;  // (range begin, partition index)
   const auto& entries = plan->as_array();

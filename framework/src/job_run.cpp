@@ -131,12 +131,19 @@ std::unique_ptr<step_worker> job_run::next_step() {
     if (progress_) progress_->begin_step(def.name());
     step_context ctx(job_.name(), def.name(), execution_id_, r->step_execution_id, params_, std::move(r->context),
                      step_stop_);
+    // The latest step execution of that name in this job instance: a restart skips the steps that
+    // COMPLETED in an earlier execution, whose contexts stay what later steps read.
     ctx.set_step_context_lookup(
         [&log = log_, execution = execution_id_](const std::string& step) -> std::optional<execution_context> {
           const auto& store = log.state();
+          const auto current = store.execution(execution);
+          if (!current) return std::nullopt;
           std::int64_t latest = 0;
-          for (const auto& st : store.step_executions(execution)) {
-            if (st.step_name == step) latest = std::max(latest, st.id);
+          for (const auto& e : store.instance_executions(current->instance_id)) {
+            if (e.id > execution) continue;
+            for (const auto& st : store.step_executions(e.id)) {
+              if (st.step_name == step) latest = std::max(latest, st.id);
+            }
           }
           if (latest == 0) return std::nullopt;
           return store.step_context(latest);

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <stdexcept>
@@ -67,6 +68,7 @@ class partition_manager final : public step_worker {
           if (!stopping_ && (context().stop_requested() || stop_flag().load())) {
             stopping_ = true;
             stop_.request();
+            changed();
           }
           report_progress();
         });
@@ -115,7 +117,9 @@ class partition_manager final : public step_worker {
     job_parameters params;
     partition_result result;
     std::shared_ptr<run_progress> progress = std::make_shared<run_progress>();
-    std::shared_ptr<split_slot> slot = std::make_shared<split_slot>();
+    std::shared_ptr<split_slot> slot;
+    bool started = false;  // handed to a thread
+    bool ended = false;
   };
 
   // Adds the state of plan_[i]; under mu_ once the threads run.
@@ -124,26 +128,61 @@ class partition_manager final : public step_worker {
     for (const auto& [name, value] : plan_[i].all()) p.set(name, value);
     p.set("partition.index", {static_cast<std::int64_t>(i), false});
     p.set("partition.count", {static_cast<std::int64_t>(plan_.size()), false});
-    parts_.emplace_back().params = std::move(p);
+    auto& part = parts_.emplace_back();
+    part.params = std::move(p);
+    part.slot = std::make_shared<split_slot>([this] { changed(); });
   }
 
   // The next partition of the plan to start; when all have started, a new one split from the
-  // running partition with the most input left (rebalance), or nullopt.
+  // running partition with the most input left (rebalance), or nullopt. A thread waits while a
+  // split may still come: a running partition has not offered its input yet (it is opening).
   std::optional<std::size_t> next_partition() {
-    {
-      std::lock_guard lock(mu_);
-      if (next_ < parts_.size()) return next_++;
+    for (;;) {
+      std::uint64_t seen = 0;
+      {
+        std::lock_guard lock(mu_);
+        if (next_ < parts_.size()) {
+          parts_[next_].started = true;
+          return next_++;
+        }
+        seen = version_;
+      }
+      if (!rebalance_ || stopping_) return std::nullopt;
+      bool may_come = false;
+      try {
+        if (auto m = split_largest(may_come)) return m;
+      } catch (const std::exception& e) {
+        spdlog::warn("step '{}': no partition split: {}", context().step_name(), e.what());
+        return std::nullopt;
+      }
+      if (!may_come) return std::nullopt;
+      std::unique_lock lock(mu_);
+      changed_.wait(lock, [&] { return version_ != seen || stopping_; });
     }
-    if (!rebalance_ || stopping_) return std::nullopt;
-    return split_largest();
   }
 
-  std::optional<std::size_t> split_largest() {
-    std::lock_guard one_at_a_time(split_mu_);
-    std::vector<std::shared_ptr<split_slot>> slots;
+  // Partitions started, ended, or offered their input: waiting threads look again.
+  void changed() {
     {
       std::lock_guard lock(mu_);
-      for (const auto& part : parts_) slots.push_back(part.slot);
+      ++version_;
+    }
+    changed_.notify_all();
+  }
+
+  // Splits the running partition with the most input left, if both halves get min_rest. When
+  // none can be split, `may_come` tells whether one may later: a running partition has not
+  // offered its input yet.
+  std::optional<std::size_t> split_largest(bool& may_come) {
+    std::lock_guard one_at_a_time(split_mu_);
+    std::vector<std::shared_ptr<split_slot>> slots;
+    std::vector<char> running;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& part : parts_) {
+        slots.push_back(part.slot);
+        running.push_back(part.started && !part.ended);
+      }
     }
     std::size_t k = 0;
     std::uint64_t most = 0;
@@ -152,6 +191,7 @@ class partition_manager final : public step_worker {
         most = left;
         k = i;
       }
+      if (running[i] && !slots[i]->offered()) may_come = true;
     }
     if (most < 2 * rebalance_->min_rest || stopping_) return std::nullopt;
     std::optional<std::size_t> made;
@@ -174,12 +214,17 @@ class partition_manager final : public step_worker {
                      context().step_name(), k, c.error().message());
         return false;
       }
-      std::lock_guard lock(mu_);
-      plan_ = std::move(plan);
-      context().context()[plan_key] = stored[plan_key];
-      add_partition(m);
-      next_ = parts_.size();  // this thread runs partition m
-      made = m;
+      // The stored plan now has partition m: partition k must not get its old end back, so a
+      // failure from here on ends the process (a restart runs the stored plan).
+      [&]() noexcept {
+        std::lock_guard lock(mu_);
+        plan_ = std::move(plan);
+        context().context()[plan_key] = stored[plan_key];
+        add_partition(m);
+        parts_[m].started = true;  // this thread runs partition m
+        next_ = parts_.size();
+        made = m;
+      }();
       return true;
     });
     if (!split) return std::nullopt;
@@ -200,6 +245,15 @@ class partition_manager final : public step_worker {
       std::lock_guard lock(mu_);
       part = &parts_[i];  // a deque: stays where it is while partitions are added
     }
+    start_and_run(i, part);
+    {
+      std::lock_guard lock(mu_);
+      part->ended = true;
+    }
+    changed();
+  }
+
+  void start_and_run(std::size_t i, partition_state* part) {
     auto& result = part->result;
     const std::string name = partition_step_name(context().step_name(), i);
     if (stopping_) {
@@ -271,6 +325,8 @@ class partition_manager final : public step_worker {
   std::vector<partition_values> plan_;
   std::deque<partition_state> parts_;
   std::size_t next_ = 0;            // the first partition of the plan not started
+  std::condition_variable changed_;  // partitions started, ended or offered their input
+  std::uint64_t version_ = 0;       // counts those changes
   step_counts split_counts_;        // what a split's commit records as the manager's counts
   stop_signal stop_;  // what the partitions' contexts report
   std::atomic<bool> stopping_{false};

@@ -119,6 +119,14 @@ class line_range_split final : public splittable_input {
     return limit_;
   }
 
+  // The reader opened again at its last commit, the start of the line numbered `line` (a
+  // rollback): the range keeps the end that splits gave it.
+  void resume(std::uint64_t offset, std::int64_t line) {
+    std::lock_guard lock(mu_);
+    limit_ = at_ = offset;
+    at_line_ = line;
+  }
+
   [[nodiscard]] std::uint64_t remaining() const override {
     std::lock_guard lock(mu_);
     return old_end_ || end_ <= limit_ ? 0 : end_ - limit_;
@@ -135,7 +143,7 @@ class line_range_split final : public splittable_input {
       file_descriptor fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
       if (!fd.valid()) return std::nullopt;  // the reader reports a file that went away
       cut = next_line_start(fd.get(), path_, limit_ + (end_ - limit_) / 2, end_);
-      if (cut >= end_) return std::nullopt;  // one long line: nothing to give
+      if (cut >= end_ || end_ - cut < min_rest) return std::nullopt;  // long lines: too little to give
       from = at_;
       from_line = at_line_;
       end = end_;
@@ -226,18 +234,22 @@ void csv_input::open(step_context& ctx) {
   });
   limit_ = range_end_.value_or(std::numeric_limits<std::uint64_t>::max());
   if (range_end_ && ctx.split_slot()) {
-    // A rebalanced partition: the range may be split while it is read.
-    split_ = std::make_shared<line_range_split>(path_, lines_->offset(), lines_->line(), *range_end_, uncounted_);
-    slot_ = ctx.split_slot();
+    // A rebalanced partition: the range may be split while it is read. Opened again after a
+    // rollback, the reader keeps its range as splits left it, not as the plan first gave it.
+    if (split_ && slot_ == ctx.split_slot()) {
+      split_->resume(lines_->offset(), lines_->line());
+    } else {
+      split_ = std::make_shared<line_range_split>(path_, lines_->offset(), lines_->line(), *range_end_, uncounted_);
+      slot_ = ctx.split_slot();
+    }
     slot_->offer(split_.get());
     limit_ = 0;
   }
 }
 
 void csv_input::close() noexcept {
+  // No split while closed; split_ keeps the range for a reopen.
   if (slot_) slot_->offer(nullptr);
-  slot_.reset();
-  split_.reset();
   lines_->close();
 }
 

@@ -556,3 +556,43 @@ TEST_CASE("partitioned step: rebalance splits the slow partition's rest; a resta
   }
   CHECK(all == iota(0, 400));
 }
+
+TEST_CASE("partitioned step: rebalance gives idle threads work even when the plan has fewer partitions than the grid",
+          "[framework][partition][rebalance]") {
+  fixture f;
+  auto outs = std::make_shared<indexed_outputs>();
+  auto worker = chunk_step<int>("numbers")
+                    .reader(splittable_range_reader())
+                    .processor([](int i) -> std::optional<int> {
+                      std::this_thread::sleep_for(std::chrono::microseconds(200));
+                      return i;
+                    })
+                    .writer(indexed_writer(outs))
+                    .commit_interval(5);
+  // One partition, three threads: the idle two wait for it to open, then take over its rest.
+  auto j = job_builder("one-range")
+               .step(partition_step("load")
+                         .partitioner([](const step_context&, std::int64_t) {
+                           partition_values p;
+                           p.set("partition.lo", {std::int64_t{0}, false});
+                           p.set("partition.hi", {std::int64_t{600}, false});
+                           return std::vector<partition_values>{p};
+                         })
+                         .worker(worker)
+                         .grid_size(3)
+                         .rebalance({.min_rest = 10}))
+               .build();
+  auto r = f.run(j);
+  REQUIRE(r.status == batch_status::completed);
+  const auto manager = f.store->step_context(f.step(r.execution_id, "load").id);
+  const auto& stored = manager.at("partitions").as_array();
+  CHECK(stored.size() >= 3);
+  std::vector<std::pair<std::int64_t, std::int64_t>> ranges;  // (lo, index)
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    ranges.emplace_back(job_parameters::from_json(stored[i]).value().get_int64("partition.lo"), static_cast<std::int64_t>(i));
+  }
+  std::sort(ranges.begin(), ranges.end());
+  std::vector<int> all;
+  for (const auto& [lo, index] : ranges) all.insert(all.end(), outs->out[index].begin(), outs->out[index].end());
+  CHECK(all == iota(0, 600));
+}

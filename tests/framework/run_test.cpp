@@ -180,6 +180,33 @@ TEST_CASE("allow_start_if_complete reruns a completed step on restart", "[framew
   CHECK(calls == 2);
 }
 
+TEST_CASE("step_context_of reads an earlier step's context, also one a restart skipped as COMPLETED",
+          "[framework][run][restart]") {
+  fixture f;
+  bool fail = true;
+  std::vector<std::int64_t> seen;
+  auto j = job_builder("j")
+               .step(tasklet_step("plan", [](step_context& ctx) {
+                 ctx.context()["parts"] = 7;
+                 return repeat_status::finished;
+               }))
+               .next(tasklet_step("use", [&](step_context& ctx) {
+                 const auto plan = ctx.step_context_of("plan");
+                 seen.push_back(plan ? plan->at("parts").as_int64() : -1);
+                 CHECK_FALSE(ctx.step_context_of("no-such-step"));
+                 if (fail) throw std::runtime_error("not yet");
+                 return repeat_status::finished;
+               }))
+               .build();
+  CHECK(f.run(j).status == batch_status::failed);
+  fail = false;
+  const auto second = f.run(j);
+  CHECK(second.status == batch_status::completed);
+  // The restart skipped "plan" (COMPLETED in the first execution); "use" still finds its context.
+  CHECK(seen == std::vector<std::int64_t>{7, 7});
+  for (const auto& st : f.steps(second.execution_id)) CHECK(st.step_name != "plan");
+}
+
 TEST_CASE("start_limit caps the starts of a step per instance", "[framework][run][restart]") {
   fixture f;
   auto j = job_builder("j")

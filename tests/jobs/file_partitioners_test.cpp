@@ -351,6 +351,34 @@ TEST_CASE("flat_file_reader line range split: the rest goes to a new range with 
       CHECK(kept == whole);
     }
 
+    // A rollback after the split reopens the reader at its last update: it keeps its new end.
+    {
+      auto slot = std::make_shared<split_slot>();
+      step_context ctx("job", "step", 1, 1, plan[p], {});
+      ctx.set_split_slot(slot);
+      auto reader = make_reader();
+      reader.open(ctx);
+      std::vector<numbered> got;
+      for (int i = 0; i < 10; ++i) got.push_back(*reader.read());
+      reader.update(ctx.context());  // the last commit
+      std::optional<splittable_input::split_result> cut;
+      REQUIRE(slot->split(plan[p], 1000, [&](const splittable_input::split_result& r) {
+        cut = r;
+        return true;
+      }));
+      for (int i = 0; i < 5; ++i) (void)reader.read();  // read, then rolled back
+      reader.close();
+      reader.open(ctx);
+      while (auto item = reader.read()) got.push_back(*item);
+      reader.close();
+      step_context rest_ctx("job", "step", 1, 1, cut->rest, {});
+      auto rest = make_reader();
+      rest.open(rest_ctx);
+      while (auto item = rest.read()) got.push_back(*item);
+      rest.close();
+      CHECK(got == whole);
+    }
+
     std::optional<splittable_input::split_result> split;
     const auto kept = read_with_split(plan[p], 10, true, split);
     REQUIRE(split);

@@ -72,9 +72,21 @@ class splittable_input {
 // calls offer(this) when it opens and offer(nullptr) when it closes.
 class split_slot {
  public:
+  // `on_offer` (optional) runs after each offer of an input, outside the slot's lock.
+  explicit split_slot(std::function<void()> on_offer = {}) : on_offer_(std::move(on_offer)) {}
+
   void offer(splittable_input* input) {
+    {
+      std::lock_guard lock(mu_);
+      input_ = input;
+      if (input) offered_ = true;
+    }
+    if (input && on_offer_) on_offer_();
+  }
+  // Whether an input was ever offered.
+  [[nodiscard]] bool offered() const {
     std::lock_guard lock(mu_);
-    input_ = input;
+    return offered_;
   }
   // What the offered input has left; 0 when none is offered.
   [[nodiscard]] std::uint64_t remaining() const {
@@ -101,8 +113,10 @@ class split_slot {
   }
 
  private:
+  std::function<void()> on_offer_;
   mutable std::mutex mu_;
   splittable_input* input_ = nullptr;
+  bool offered_ = false;
 };
 
 // How a rebalancing partitioned step splits (partition_step::rebalance).

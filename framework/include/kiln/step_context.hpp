@@ -73,8 +73,9 @@ class step_context {
   void set_exit_status(exit_status s) { exit_status_ = std::move(s); }
   [[nodiscard]] const std::optional<exit_status>& custom_exit_status() const { return exit_status_; }
 
-  // The execution context that step `step` of this job execution last committed (its latest
-  // step execution in this job execution); nullopt when this job execution has not started it.
+  // The execution context that step `step` last committed in this job instance (its latest step
+  // execution, in this job execution or, when a restart skipped it as COMPLETED, in an earlier
+  // one); nullopt when it never started, or when the step runs outside a job (no lookup set).
   // A later step reads what an earlier one recorded, e.g. the plan of a partitioned step.
   [[nodiscard]] std::optional<execution_context> step_context_of(const std::string& step) const {
     return lookup_ ? lookup_(step) : std::nullopt;

@@ -202,3 +202,49 @@ TEST_CASE("csv-to-jsonl eager merge - parts appended while later partitions run 
   CHECK_FALSE(fs::exists(out + ".part2"));
   CHECK_FALSE(fs::exists(out + ".part0.size"));
 }
+
+TEST_CASE("csv-to-jsonl merge - a rebalanced plan - parts appended in the order of their ranges, not their numbers",
+          "[process][partition][rebalance]") {
+  temp_dir dir;
+  const std::string out = (dir / "out.jsonl").string();
+  job_parameters params;
+  params.set("output", {out, true});
+  params.set("partitions", {std::int64_t{2}, true});
+  // Partition 2 was split off partition 0, partition 3 off partition 1: ranges 0, 2, 1, 3.
+  auto range = [](std::int64_t begin, std::int64_t end, const std::string& suffix) {
+    job_parameters p;
+    p.set("partition.begin", {begin, false});
+    p.set("partition.end", {end, false});
+    p.set("partition.suffix", {suffix, false});
+    return p.to_json();
+  };
+  execution_context manager;
+  manager["partitions"] = boost::json::array{range(0, 100, ""), range(200, 400, ".part1"), range(100, 200, ".part2"),
+                                             range(400, 500, ".part3")};
+  write_file(out, lines("a", 100));
+  write_file(out + ".part1", lines("c", 200));
+  write_file(out + ".part2", lines("b", 100));
+  write_file(out + ".part3", lines("d", 100));
+  execution_context committed;
+  bool finished = false;
+  for (int call = 0; call < 5 && !finished; ++call) {
+    step_context ctx("csv-to-jsonl", "merge", 3, 9, params, committed);
+    ctx.set_step_context_lookup([&](const std::string& step) -> std::optional<execution_context> {
+      if (step == examples::partitioned_step) return manager;
+      return std::nullopt;
+    });
+    finished = examples::merge_parts(ctx) == repeat_status::finished;
+    committed = ctx.context();
+  }
+  REQUIRE(finished);
+  CHECK(read_file(out) == lines("a", 100) + lines("b", 100) + lines("c", 200) + lines("d", 100));
+  for (int i = 1; i <= 3; ++i) CHECK_FALSE(fs::exists(out + ".part" + std::to_string(i)));
+
+  // Without the plan (no such step in the job instance), the merge refuses to guess an order.
+  write_file(out, lines("a", 100));
+  write_file(out + ".part1", lines("c", 200));
+  step_context lost("csv-to-jsonl", "merge", 4, 10, params, execution_context{});
+  lost.set_step_context_lookup([](const std::string&) -> std::optional<execution_context> { return std::nullopt; });
+  CHECK_THROWS_WITH(examples::merge_parts(lost), Catch::Contains("no partition plan of step 'convert-partitioned'"));
+  CHECK(read_file(out) == lines("a", 100));
+}

@@ -469,10 +469,11 @@ partitioner with_output_suffix(partitioner split) {
 }
 
 // [docs:rebalancing]
-// A split of a running partition leaves at least 1 MiB of input to each side; the new
-// partition writes its own part file, OUTPUT.part<i>.
+// A split of a running partition leaves at least 4 MiB of input (about 30 ms of work) to each
+// side: a smaller imbalance costs less than a split, whose new partition competes with the eager
+// merge's copy. The new partition writes its own part file, OUTPUT.part<i>.
 rebalancing part_rebalancing() {
-  return rebalancing{.min_rest = std::uint64_t{1} << 20, .values = [](partition_values& values, std::size_t index) {
+  return rebalancing{.min_rest = std::uint64_t{4} << 20, .values = [](partition_values& values, std::size_t index) {
                        values.set("partition.suffix", {part_suffix(index), false});
                      }};
 }

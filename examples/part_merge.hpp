@@ -92,8 +92,8 @@ step_listener part_merge_listener();
 // others. A new plan (not a restart) also releases the output of an earlier run.
 partitioner with_output_suffix(partitioner split);
 
-// Rebalancing for the partitioned step: a split leaves at least 1 MiB of input to each side
-// (about 8 ms of work on the benchmark machine), and the new partition writes OUTPUT.part<i>.
+// Rebalancing for the partitioned step: a split leaves at least 4 MiB of input to each side
+// (about 30 ms of work on the benchmark machine), and the new partition writes OUTPUT.part<i>.
 rebalancing part_rebalancing();
 
 // Partition 0 appends the others' output after its own (the eager merge), so it gets less of

@@ -293,6 +293,14 @@ TEST_CASE("flat_file_reader line range split: the rest goes to a new range with 
     return flat_file_reader<numbered>(
         path, [](const csv_record& r) { return numbered{std::string(r.get("id")), r.line()}; }, options);
   };
+  // Appends the records of the range `values` to `out`, read without splits.
+  auto read_range = [&](const partition_values& values, std::vector<numbered>& out) {
+    step_context ctx("job", "step", 1, 1, values, {});
+    auto reader = make_reader();
+    reader.open(ctx);
+    while (auto item = reader.read()) out.push_back(*item);
+    reader.close();
+  };
   // Reads `values`' range, offering it for splitting; `split_after` records in, asks the slot to
   // split with `commit` deciding. Returns the records read and the split's values.
   auto read_with_split = [&](const partition_values& values, std::size_t split_after, bool commit,
@@ -325,13 +333,7 @@ TEST_CASE("flat_file_reader line range split: the rest goes to a new range with 
     INFO("partition " << p);
     // The records of partition p, as an unsplit read gives them.
     std::vector<numbered> whole;
-    {
-      step_context ctx("job", "step", 1, 1, plan[p], {});
-      auto reader = make_reader();
-      reader.open(ctx);
-      while (auto item = reader.read()) whole.push_back(*item);
-      reader.close();
-    }
+    read_range(plan[p], whole);
     REQUIRE(whole.size() > 50'000);
 
     std::optional<splittable_input::split_result> withdrawn;
@@ -343,11 +345,7 @@ TEST_CASE("flat_file_reader line range split: the rest goes to a new range with 
       std::optional<splittable_input::split_result> early;
       auto kept = read_with_split(plan[p], 0, true, early);
       REQUIRE(early);
-      step_context ctx("job", "step", 1, 1, early->rest, {});
-      auto reader = make_reader();
-      reader.open(ctx);
-      while (auto item = reader.read()) kept.push_back(*item);
-      reader.close();
+      read_range(early->rest, kept);
       CHECK(kept == whole);
     }
 
@@ -371,11 +369,7 @@ TEST_CASE("flat_file_reader line range split: the rest goes to a new range with 
       reader.open(ctx);
       while (auto item = reader.read()) got.push_back(*item);
       reader.close();
-      step_context rest_ctx("job", "step", 1, 1, cut->rest, {});
-      auto rest = make_reader();
-      rest.open(rest_ctx);
-      while (auto item = rest.read()) got.push_back(*item);
-      rest.close();
+      read_range(cut->rest, got);
       CHECK(got == whole);
     }
 
@@ -395,13 +389,7 @@ TEST_CASE("flat_file_reader line range split: the rest goes to a new range with 
     auto rest = read_with_split(split->rest, 5, true, again);
     std::vector<numbered> joined = kept;
     joined.insert(joined.end(), rest.begin(), rest.end());
-    if (again) {
-      step_context ctx("job", "step", 1, 1, again->rest, {});
-      auto reader = make_reader();
-      reader.open(ctx);
-      while (auto item = reader.read()) joined.push_back(*item);
-      reader.close();
-    }
+    if (again) read_range(again->rest, joined);
     CHECK(joined == whole);
   }
 }

@@ -248,11 +248,6 @@ class counting_log final : public command_log {
     ++proposed;
     return log_->propose_async(std::move(cmd));
   }
-  std::vector<std::future<expected<apply_result>>> propose_all_async(std::vector<command> cmds) override {
-    ++calls;
-    proposed += cmds.size();
-    return log_->propose_all_async(std::move(cmds));
-  }
   const state_store& state() const override { return log_->state(); }
   std::size_t calls = 0;
   std::size_t proposed = 0;

@@ -21,13 +21,6 @@ class command_log {
   virtual ~command_log() = default;
   virtual expected<apply_result> propose(command cmd) = 0;
   virtual std::future<expected<apply_result>> propose_async(command cmd) = 0;
-  // propose_async for each command, in order. The standalone log queues them with one wake-up.
-  virtual std::vector<std::future<expected<apply_result>>> propose_all_async(std::vector<command> cmds) {
-    std::vector<std::future<expected<apply_result>>> futures;
-    futures.reserve(cmds.size());
-    for (auto& c : cmds) futures.push_back(propose_async(std::move(c)));
-    return futures;
-  }
   // Calls `done` with the result once the command is durable (or refused). `done` runs on the
   // log's thread and must not block: an actor passes a function that sends itself a message.
   // The default waits here; the standalone log does not.

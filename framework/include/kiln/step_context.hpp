@@ -35,7 +35,7 @@ class split_slot;  // partition.hpp
 
 class step_context {
  public:
-  // The execution context a step of the same job execution last committed, by step name.
+  // The execution context a step of the same job instance last committed, by step name.
   using step_context_lookup = std::function<std::optional<execution_context>(const std::string& step)>;
 
   step_context(std::string job_name, std::string step_name, std::int64_t job_execution_id,

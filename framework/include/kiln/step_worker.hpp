@@ -31,8 +31,9 @@ enum class step_outcome { continuing, completed, failed, stopped };
 // Commits that follow each other within `hold_time` are held and folded, up to `hold_max` and
 // none held longer than `hold_age`: the lot's last commit carries the counts and context of all
 // of them, so it alone goes to the log -- one command to apply and one fsync for the lot, where
-// each would otherwise cost its own (on a virtual machine a wake-up of another CPU is dear). A commit is held only while commits come that fast, so a checkpoint is
-// proposed at the latest when the next chunk commits; a restart after a crash may redo the held
+// each would otherwise cost its own (on a virtual machine a wake-up of another CPU is dear). A
+// commit is held only while commits come that fast, so a checkpoint is proposed at the latest
+// when the next chunk commits; a restart after a crash may redo the held
 // chunks, exactly as it redoes chunks whose commits were proposed but not yet durable.
 class step_committer {
  public:

@@ -41,18 +41,6 @@ class standalone_log final : public command_log {
     return f;
   }
 
-  std::vector<std::future<expected<apply_result>>> propose_all_async(std::vector<command> cmds) override {
-    std::vector<std::future<expected<apply_result>>> futures;
-    futures.reserve(cmds.size());
-    {
-      std::lock_guard lock(mu_);
-      const auto now = std::chrono::steady_clock::now();
-      for (auto& c : cmds) queue_.push_back({std::move(c), fulfil(futures.emplace_back()), now, std::nullopt});
-    }
-    cv_.notify_one();
-    return futures;
-  }
-
   void propose_then(command cmd, std::function<void(expected<apply_result>)> done) override {
     enqueue(std::move(cmd), std::move(done));
   }

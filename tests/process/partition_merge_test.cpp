@@ -36,11 +36,14 @@ std::string lines(const std::string& tag, int n) {
 }
 
 // Runs the merge step of job execution `execution`, committing each call, until it finishes
-// (at most 5 calls); true when it did.
-bool merge_to_end(const job_parameters& params, std::int64_t execution) {
+// (at most 5 calls); true when it did. `lookup` gives the step the contexts of earlier steps, as
+// a job does (none: the merge runs on its own).
+bool merge_to_end(const job_parameters& params, std::int64_t execution,
+                  const step_context::step_context_lookup& lookup = {}) {
   execution_context committed;
   for (int call = 0; call < 5; ++call) {
     step_context ctx("csv-to-jsonl", "merge", execution, 9, params, committed);
+    if (lookup) ctx.set_step_context_lookup(lookup);
     const auto status = examples::merge_parts(ctx);
     committed = ctx.context();
     if (status == repeat_status::finished) return true;
@@ -225,18 +228,10 @@ TEST_CASE("csv-to-jsonl merge - a rebalanced plan - parts appended in the order 
   write_file(out + ".part1", lines("c", 200));
   write_file(out + ".part2", lines("b", 100));
   write_file(out + ".part3", lines("d", 100));
-  execution_context committed;
-  bool finished = false;
-  for (int call = 0; call < 5 && !finished; ++call) {
-    step_context ctx("csv-to-jsonl", "merge", 3, 9, params, committed);
-    ctx.set_step_context_lookup([&](const std::string& step) -> std::optional<execution_context> {
-      if (step == examples::partitioned_step) return manager;
-      return std::nullopt;
-    });
-    finished = examples::merge_parts(ctx) == repeat_status::finished;
-    committed = ctx.context();
-  }
-  REQUIRE(finished);
+  REQUIRE(merge_to_end(params, 3, [&](const std::string& step) -> std::optional<execution_context> {
+    if (step == examples::partitioned_step) return manager;
+    return std::nullopt;
+  }));
   CHECK(read_file(out) == lines("a", 100) + lines("b", 100) + lines("c", 200) + lines("d", 100));
   for (int i = 1; i <= 3; ++i) CHECK_FALSE(fs::exists(out + ".part" + std::to_string(i)));
 
